@@ -1,0 +1,3 @@
+"""The decoder and its helpers."""
+from r1jax.models.transformer import (CACHE_AXES, KVCache, ModelConfig, Transformer, causal_mask,
+                                      count_params, flops_per_token, forward, init_params)

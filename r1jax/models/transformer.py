@@ -1,0 +1,265 @@
+"""Qwen2-style decoder: RMSNorm pre-norm, RoPE, grouped-query attention with q/k/v
+biases, SwiGLU MLP, untied input/output embeddings.
+
+Every weight carries logical axis names (`nn.with_logical_partitioning`) and every
+key activation a logical constraint; `r1jax/sharding.py` maps the names to the mesh.
+
+One forward serves training, prefill and decode:
+
+  logits, cache = Transformer(cfg).apply({'params': p}, tokens, positions, attn_mask,
+                                         cache=None | KVCache, cache_index=None | int)
+
+- tokens, positions: int32 [B, T]; positions drive RoPE (left padding is handled by
+  starting the positions of the real tokens at 0).
+- attn_mask: bool [B, T, S], True where query t may attend key s. S = T without a
+  cache, S = the cache length with one.
+- With a cache, the T new keys/values are written at slots [cache_index, cache_index+T)
+  and the queries attend over the whole cache (masked by attn_mask).
+"""
+import dataclasses
+from typing import Any
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+
+DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  vocab_size: int = 512
+  d_model: int = 256
+  n_layers: int = 4
+  n_heads: int = 4
+  n_kv_heads: int = 2
+  d_ff: int = 1024
+  head_dim: int = 0  # 0: d_model // n_heads
+  rope_theta: float = 10000.0
+  rms_norm_eps: float = 1e-6
+  qkv_bias: bool = True
+  dtype: str = 'float32'        # compute dtype of activations and matmuls
+  param_dtype: str = 'float32'  # storage dtype of weights
+
+  @classmethod
+  def from_config(cls, config) -> 'ModelConfig':
+    """From an ml_collections ConfigDict (config.model) or any mapping."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in dict(config).items() if k in fields})
+
+  @property
+  def head_size(self) -> int:
+    return self.head_dim or self.d_model // self.n_heads
+
+  @property
+  def compute_dtype(self):
+    return DTYPES[self.dtype]
+
+  @property
+  def weight_dtype(self):
+    return DTYPES[self.param_dtype]
+
+
+@flax.struct.dataclass
+class KVCache:
+  """Keys and values, one array per layer (so decode updates each in place):
+  k[i], v[i] [B, S, kv_heads, head_dim]."""
+  k: tuple
+  v: tuple
+
+  @classmethod
+  def zeros(cls, cfg: ModelConfig, batch: int, length: int) -> 'KVCache':
+    shape = (batch, length, cfg.n_kv_heads, cfg.head_size)
+    return cls(k=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)),
+               v=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)))
+
+
+# Logical axes of every cache array, for sharding (same rule table as the model).
+CACHE_AXES = ('act_batch', 'cache_length', 'act_kv_heads', 'head_dim')
+
+
+def causal_mask(valid):
+  """Attention mask for a full-sequence forward. valid bool [B, T] -> [B, T, T]."""
+  length = valid.shape[-1]
+  causal = jnp.tril(jnp.ones((length, length), bool))
+  return causal[None] & valid[:, None, :]
+
+
+class Linear(nn.Module):
+  """x [..., *in_shape] contracted with a kernel [*in_shape, *out_shape] (+ bias [*out_shape]).
+
+  Written with one einsum (not nn.DenseGeneral) so that the kernel is created in its
+  final shape and its logical axes apply as named."""
+  out_shape: tuple
+  axes: tuple  # logical names of the kernel's dimensions
+  cfg: ModelConfig
+  num_in: int = 1  # how many trailing input dims are contracted
+  use_bias: bool = False
+
+  @nn.compact
+  def __call__(self, x):
+    in_shape = x.shape[-self.num_in:]
+    kernel = self.param('kernel', nn.with_logical_partitioning(
+        nn.initializers.normal(stddev=0.02), self.axes),
+        (*in_shape, *self.out_shape), self.cfg.weight_dtype)
+    letters = 'abcdefgh'
+    ins, outs = letters[:self.num_in], letters[self.num_in:self.num_in + len(self.out_shape)]
+    y = jnp.einsum(f'...{ins},{ins}{outs}->...{outs}', x.astype(self.cfg.compute_dtype),
+                   kernel.astype(self.cfg.compute_dtype))
+    if self.use_bias:
+      bias = self.param('bias', nn.with_logical_partitioning(
+          nn.initializers.zeros, self.axes[self.num_in:]), self.out_shape, self.cfg.weight_dtype)
+      y = y + bias.astype(y.dtype)
+    return y
+
+
+def _dense(features, axes, cfg, name, use_bias=False):
+  features = features if isinstance(features, tuple) else (features,)
+  return Linear(features, axes, cfg, use_bias=use_bias, name=name)
+
+
+class RMSNorm(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    scale = self.param('scale', nn.with_logical_partitioning(nn.initializers.ones, ('norm',)),
+                       (x.shape[-1],), self.cfg.weight_dtype)
+    x32 = x.astype(jnp.float32)
+    x32 = x32 * jax.lax.rsqrt(jnp.mean(x32 * x32, axis=-1, keepdims=True) + self.cfg.rms_norm_eps)
+    return (x32 * scale.astype(jnp.float32)).astype(self.cfg.compute_dtype)
+
+
+def rope(x, positions, theta):
+  """Rotary embedding (rotate-half convention, as Qwen2/Llama).
+  x [B, T, H, D], positions [B, T]."""
+  half = x.shape[-1] // 2
+  freq = 1.0 / theta ** (jnp.arange(half, dtype=jnp.float32) / half)
+  angle = positions.astype(jnp.float32)[..., None] * freq  # [B, T, D/2]
+  sin, cos = jnp.sin(angle)[:, :, None, :], jnp.cos(angle)[:, :, None, :]
+  x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+  out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+  return out.astype(x.dtype)
+
+
+class Attention(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None):
+    cfg = self.cfg
+    heads, kv_heads, head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
+    q = _dense((heads, head_dim), ('embed', 'q_heads', 'head_dim'), cfg, 'q', cfg.qkv_bias)(x)
+    k = _dense((kv_heads, head_dim), ('embed', 'kv_heads', 'head_dim'), cfg, 'k', cfg.qkv_bias)(x)
+    v = _dense((kv_heads, head_dim), ('embed', 'kv_heads', 'head_dim'), cfg, 'v', cfg.qkv_bias)(x)
+    q = nn.with_logical_constraint(rope(q, positions, cfg.rope_theta),
+                                   ('act_batch', 'act_length', 'act_heads', 'head_dim'))
+    k = nn.with_logical_constraint(rope(k, positions, cfg.rope_theta),
+                                   ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
+    v = nn.with_logical_constraint(v, ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
+
+    new_kv = None
+    if cache_kv is not None:  # write the new keys/values, then attend over the whole cache
+      cache_k, cache_v = cache_kv
+      start = (0, cache_index, 0, 0)
+      k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)
+      v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
+      new_kv = (k, v)
+
+    # Grouped-query attention: [B, T, kv_heads, group, D] queries against [B, S, kv_heads, D].
+    batch, length = q.shape[:2]
+    q = q.reshape(batch, length, kv_heads, heads // kv_heads, head_dim)
+    scores = jnp.einsum('btkgd,bskd->bkgts', q, k.astype(q.dtype)).astype(jnp.float32)
+    scores = scores / jnp.sqrt(jnp.float32(head_dim))
+    scores = jnp.where(attn_mask[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
+    probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)
+    out = jnp.einsum('bkgts,bskd->btkgd', probs, v.astype(cfg.compute_dtype))
+    out = out.reshape(batch, length, heads, head_dim)
+    out = nn.with_logical_constraint(out, ('act_batch', 'act_length', 'act_heads', 'head_dim'))
+    o_proj = Linear((cfg.d_model,), ('q_heads', 'head_dim', 'embed'), cfg, num_in=2, name='o')
+    return o_proj(out), new_kv
+
+
+class MLP(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x):
+    cfg = self.cfg
+    gate = _dense(cfg.d_ff, ('embed', 'mlp'), cfg, 'gate')(x)
+    up = _dense(cfg.d_ff, ('embed', 'mlp'), cfg, 'up')(x)
+    hidden = nn.with_logical_constraint(nn.silu(gate) * up, ('act_batch', 'act_length', 'act_mlp'))
+    return _dense(cfg.d_model, ('mlp', 'embed'), cfg, 'down')(hidden)
+
+
+class Block(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None):
+    attn_out, new_kv = Attention(self.cfg, name='attn')(
+        RMSNorm(self.cfg, name='attn_norm')(x), positions, attn_mask, cache_kv, cache_index)
+    x = x + attn_out
+    x = x + MLP(self.cfg, name='mlp')(RMSNorm(self.cfg, name='mlp_norm')(x))
+    return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed')), new_kv
+
+
+class Transformer(nn.Module):
+  cfg: ModelConfig
+
+  @nn.compact
+  def __call__(self, tokens, positions, attn_mask, cache: Any = None, cache_index=None):
+    cfg = self.cfg
+    embed = self.param('embed', nn.with_logical_partitioning(
+        nn.initializers.normal(stddev=0.02), ('vocab', 'embed')),
+        (cfg.vocab_size, cfg.d_model), cfg.weight_dtype)
+    x = jnp.take(embed, tokens, axis=0).astype(cfg.compute_dtype)
+    x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
+    new_k, new_v = [], []
+    for i in range(cfg.n_layers):
+      layer_kv = None if cache is None else (cache.k[i], cache.v[i])
+      x, kv = Block(cfg, name=f'layer_{i}')(x, positions, attn_mask, layer_kv, cache_index)
+      if kv is not None:
+        new_k.append(kv[0])
+        new_v.append(kv[1])
+    x = RMSNorm(cfg, name='final_norm')(x)
+    logits = _dense(cfg.vocab_size, ('embed', 'vocab'), cfg, 'lm_head')(x)
+    logits = nn.with_logical_constraint(logits, ('act_batch', 'act_length', 'act_vocab'))
+    new_cache = None if cache is None else KVCache(k=tuple(new_k), v=tuple(new_v))
+    return logits, new_cache
+
+
+def forward(cfg: ModelConfig, params, tokens, valid=None):
+  """Full-sequence forward for training and scoring: tokens [B, T] -> logits [B, T, V].
+
+  valid [B, T] (optional) marks real tokens; the positions of the real tokens count
+  from 0, so left- and right-padded sequences both work.
+  """
+  if valid is None:
+    valid = jnp.ones(tokens.shape, bool)
+  positions = jnp.maximum(jnp.cumsum(valid, axis=-1) - 1, 0)
+  logits, _ = Transformer(cfg).apply({'params': params}, tokens, positions, causal_mask(valid))
+  return logits
+
+
+def init_params(cfg: ModelConfig, rng, boxed: bool = False):
+  """Random parameters. boxed=True keeps the LogicallyPartitioned metadata (for sharding)."""
+  tokens = jnp.zeros((1, 4), jnp.int32)
+  variables = Transformer(cfg).init(rng, tokens, jnp.zeros_like(tokens),
+                                    causal_mask(jnp.ones((1, 4), bool)))
+  params = variables['params']
+  return params if boxed else nn.meta.unbox(params)
+
+
+def count_params(params) -> int:
+  return sum(x.size for x in jax.tree.leaves(params))
+
+
+def flops_per_token(cfg: ModelConfig, context: int) -> float:
+  """Forward FLOPs per token (2 x matmul MACs), attention over `context` keys included."""
+  d, h = cfg.d_model, cfg.head_size
+  attn_proj = d * h * (2 * cfg.n_heads + 2 * cfg.n_kv_heads)
+  mlp = 3 * d * cfg.d_ff
+  attn_scores = 2 * cfg.n_heads * h * context
+  return 2.0 * (cfg.n_layers * (attn_proj + mlp + attn_scores) + d * cfg.vocab_size)
