@@ -1,0 +1,1 @@
+"""Data: synthetic tasks, templates, SentencePiece tokenizer, pretraining corpus, pipelines."""

@@ -1,0 +1,62 @@
+"""The record every synthetic task produces, and the train/held-out split rule."""
+
+import dataclasses
+import hashlib
+from typing import Any
+
+# Fraction of each task's problem space reserved for evaluation. A problem's split is a pure
+# function of its canonical question text, so no seed or sample size can leak it across splits.
+HELDOUT_FRACTION = 0.15
+SPLITS = ('train', 'heldout')
+
+
+@dataclasses.dataclass(frozen=True)
+class Example:
+  """One problem with its gold answer and a worked chain-of-thought trace.
+
+  `numbers`/`target` are only used by countdown (the numbers to combine, the value to reach).
+  """
+  task: str
+  question: str
+  answer: str
+  cot: str
+  difficulty: int
+  numbers: tuple[int, ...] = ()
+  target: int = 0
+
+  def metadata(self) -> dict[str, Any]:
+    """What the reward functions receive next to a completion."""
+    return dict(task=self.task, answer=self.answer, difficulty=self.difficulty,
+                numbers=self.numbers, target=self.target)
+
+  def to_record(self) -> dict[str, Any]:
+    """A flat dict of plain Python values (the TFDS features)."""
+    return dict(task=self.task, question=self.question, answer=self.answer, cot=self.cot,
+                difficulty=self.difficulty, numbers=list(self.numbers), target=self.target)
+
+  @classmethod
+  def from_record(cls, record: dict[str, Any]) -> 'Example':
+    """Inverse of `to_record`; also accepts TFDS output (bytes strings, numpy scalars/arrays)."""
+    def text(v):
+      return v.decode('utf-8') if isinstance(v, (bytes, bytearray)) else str(v)
+    return cls(task=text(record['task']), question=text(record['question']),
+               answer=text(record['answer']), cot=text(record['cot']),
+               difficulty=int(record['difficulty']),
+               numbers=tuple(int(n) for n in record.get('numbers', ())),
+               target=int(record.get('target', 0)))
+
+
+def split_of(task: str, question: str) -> str:
+  """'train' or 'heldout', from a stable (hashlib, not `hash()`) hash of the question text."""
+  digest = hashlib.sha256(f'{task}|{question}'.encode('utf-8')).digest()
+  bucket = int.from_bytes(digest[:8], 'big') / 2**64
+  return 'heldout' if bucket < HELDOUT_FRACTION else 'train'
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """A registered task: `generate(rng, difficulty)` draws one random `Example`."""
+  name: str
+  generate: Any  # Callable[[random.Random, int], Example]
+  difficulties: tuple[int, ...]
+  description: str

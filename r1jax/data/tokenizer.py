@@ -1,0 +1,110 @@
+"""SentencePiece tokenizer with the R1 template tags as single pieces.
+
+  tok = train_tokenizer(lines, vocab_size=512, out_dir=workdir)   # deterministic, ~1 s
+  tok = Tokenizer.load(workdir)                                   # on resume
+  ids = tok.encode('Compute 7 + 5')                               # no BOS/EOS added
+  tok.decode([tok.bos_id] + ids + [tok.eos_id]) == 'Compute 7 + 5'
+
+Ids: pad 0, bos 1, eos 2, unk 3, then the tags `<think>` `</think>` `<answer>` `</answer>`.
+Digits are split into single pieces, unseen characters fall back to bytes, and text is not
+normalised (identity rule, whitespace kept), so decode(encode(text)) == text for any text.
+"""
+
+import io
+import os
+from typing import Iterable
+
+import sentencepiece as spm
+
+from r1jax.data.templates import TAGS
+
+MODEL_FILE = 'tokenizer.model'
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+
+
+class Tokenizer:
+  """Thin wrapper over a SentencePieceProcessor; encode/decode never add or keep BOS/EOS/PAD."""
+
+  def __init__(self, model_proto: bytes):
+    self.model_proto = model_proto
+    self.sp = spm.SentencePieceProcessor(model_proto=model_proto)
+    self.pad_id, self.bos_id, self.eos_id = self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id()
+    self.unk_id = self.sp.unk_id()
+    if (self.pad_id, self.bos_id, self.eos_id, self.unk_id) != (PAD_ID, BOS_ID, EOS_ID, UNK_ID):
+      raise ValueError('tokenizer model has unexpected special ids; retrain with train_tokenizer')
+    self.think_id, self.think_close_id, self.answer_id, self.answer_close_id = (
+        self.sp.piece_to_id(tag) for tag in TAGS)
+    self._skip = {self.pad_id, self.bos_id, self.eos_id}
+
+  @property
+  def vocab_size(self) -> int:
+    return self.sp.get_piece_size()
+
+  def encode(self, text: str) -> list[int]:
+    return self.sp.encode(text)
+
+  def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    return self.sp.encode(list(texts))
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Text of `ids`, skipping pad/bos/eos (it does not stop at EOS)."""
+    return self.sp.decode([int(i) for i in ids if int(i) not in self._skip])
+
+  def id_to_piece(self, i: int) -> str:
+    return self.sp.id_to_piece(int(i))
+
+  def save(self, directory: str) -> str:
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, MODEL_FILE)
+    with open(path, 'wb') as f:
+      f.write(self.model_proto)
+    return path
+
+  @classmethod
+  def load(cls, directory: str) -> 'Tokenizer':
+    path = os.path.join(directory, MODEL_FILE)
+    if not os.path.exists(path):
+      raise FileNotFoundError(f'No tokenizer at {path}; train one with train_tokenizer')
+    with open(path, 'rb') as f:
+      return cls(f.read())
+
+
+def _train(lines: list[str], vocab_size: int, symbols: list[str], hard_limit: bool) -> bytes:
+  model = io.BytesIO()
+  spm.SentencePieceTrainer.train(
+      sentence_iterator=iter(lines), model_writer=model, vocab_size=vocab_size,
+      model_type='bpe', character_coverage=1.0, byte_fallback=True, split_digits=True,
+      add_dummy_prefix=False, remove_extra_whitespaces=False, normalization_rule_name='identity',
+      user_defined_symbols=symbols, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, unk_id=UNK_ID,
+      # determinism: one thread, every sentence, no shuffling, fixed seed sampling size
+      num_threads=1, input_sentence_size=0, shuffle_input_sentence=False,
+      seed_sentencepiece_size=1_000_000, hard_vocab_limit=hard_limit,
+      max_sentence_length=1 << 16, minloglevel=2)
+  return model.getvalue()
+
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | None = None) -> Tokenizer:
+  """Train deterministically on `texts` (same lines -> same pieces and ids); save to `out_dir`.
+
+  The model has exactly `vocab_size` pieces so the embedding table matches the config. When the
+  corpus is too uniform to fill the vocabulary, the remainder is filled with `<unused_k>` pieces.
+  """
+  lines = [line for text in texts for line in text.split('\n') if line]
+  reserved = 4 + len(TAGS) + 256  # specials, tags, byte-fallback pieces
+  if vocab_size < reserved + 16:
+    raise ValueError(f'model.vocab_size={vocab_size} is too small: the specials, tags and 256 '
+                     f'byte pieces alone take {reserved}; use at least {reserved + 16}')
+  proto = _train(lines, vocab_size, list(TAGS), hard_limit=False)
+  size = spm.SentencePieceProcessor(model_proto=proto).get_piece_size()
+  if size < vocab_size:
+    # Retrain with fillers in place of the pieces the corpus could not supply.
+    fillers = [f'<unused_{k}>' for k in range(vocab_size - size)]
+    proto = _train(lines, vocab_size, list(TAGS) + fillers, hard_limit=False)
+    size = spm.SentencePieceProcessor(model_proto=proto).get_piece_size()
+  if size != vocab_size:
+    raise ValueError(f'SentencePiece produced {size} pieces, model.vocab_size={vocab_size}; '
+                     f'use a larger/more varied corpus or model.vocab_size={size}')
+  tok = Tokenizer(proto)
+  if out_dir is not None:
+    tok.save(out_dir)
+  return tok
