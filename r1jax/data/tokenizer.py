@@ -1,7 +1,7 @@
 """SentencePiece tokenizer with the R1 template tags as single pieces.
 
   tok = train_tokenizer(lines, vocab_size=512, out_dir=workdir)   # deterministic, ~1 s
-  tok = Tokenizer.load(workdir)                                   # on resume
+  tok = load_or_train_tokenizer(workdir, 512, lambda: lines)       # reloads on resume
   ids = tok.encode('Compute 7 + 5')                               # no BOS/EOS added
   tok.decode([tok.bos_id] + ids + [tok.eos_id]) == 'Compute 7 + 5'
 
@@ -12,7 +12,7 @@ normalised (identity rule, whitespace kept), so decode(encode(text)) == text for
 
 import io
 import os
-from typing import Iterable
+from typing import Callable, Iterable
 
 import sentencepiece as spm
 
@@ -108,3 +108,18 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int, out_dir: str | None =
   if out_dir is not None:
     tok.save(out_dir)
   return tok
+
+
+def load_or_train_tokenizer(directory: str, vocab_size: int,
+                            texts: Callable[[], Iterable[str]]) -> Tokenizer:
+  """The tokenizer saved in `directory` (a resumed run), else one trained on `texts()` and saved.
+
+  `texts` is only called when training is needed.
+  """
+  if os.path.exists(os.path.join(directory, MODEL_FILE)):
+    tok = Tokenizer.load(directory)
+    if tok.vocab_size != vocab_size:
+      raise ValueError(f'{directory}/{MODEL_FILE} has {tok.vocab_size} pieces but '
+                       f'model.vocab_size={vocab_size}; use a fresh workdir or the same vocab_size')
+    return tok
+  return train_tokenizer(texts(), vocab_size, directory)

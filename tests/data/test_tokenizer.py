@@ -3,19 +3,19 @@
 import pytest
 
 from r1jax.data.corpus import tokenizer_corpus
-from r1jax.data.tasks import TASKS, make_examples
+from r1jax.data.tasks import make_examples
 from r1jax.data.templates import TAGS, get_template
-from r1jax.data.tokenizer import Tokenizer, train_tokenizer
+from r1jax.data.tokenizer import Tokenizer, load_or_train_tokenizer, train_tokenizer
 
 
-@pytest.fixture(scope='module')
-def lines():
-  return tokenizer_corpus(make_examples(sorted(TASKS), 'train', 600, 0, [1, 2, 3]))
+@pytest.fixture
+def lines(tokenizer_lines):
+  return tokenizer_lines
 
 
-@pytest.fixture(scope='module')
-def tok(lines, tmp_path_factory):
-  return train_tokenizer(lines, 512, str(tmp_path_factory.mktemp('tok')))
+@pytest.fixture
+def tok(tokenizer):
+  return tokenizer
 
 
 def test_special_ids_and_vocab_size(tok):
@@ -70,3 +70,11 @@ def test_small_corpus_still_gives_exact_vocab_size():
   assert train_tokenizer(small, 1024).vocab_size == 1024
   with pytest.raises(ValueError, match='model.vocab_size'):
     train_tokenizer(small, 100)
+
+
+def test_load_or_train_reuses_the_saved_model(lines, tmp_path):
+  first = load_or_train_tokenizer(str(tmp_path), 512, lambda: lines)
+  again = load_or_train_tokenizer(str(tmp_path), 512, lambda: pytest.fail('retrained'))
+  assert again.model_proto == first.model_proto
+  with pytest.raises(ValueError, match='model.vocab_size=600'):
+    load_or_train_tokenizer(str(tmp_path), 600, lambda: lines)

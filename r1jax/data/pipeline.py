@@ -1,0 +1,101 @@
+"""Host-side numpy batches with fixed shapes: documents for pretraining/SFT, prompts for RL.
+
+  docs   = encode_documents(tok, [(prompt, completion), ...], seq_len=256, mask_prompt=False)
+  it     = BatchIterator(docs, batch_size=32, seed=0)
+  batch  = it.batch(step)          # {'tokens': int32 [32, 256], 'loss_mask': float32 [32, 256]}
+  prompts = encode_prompts(tok, [prompt, ...], prompt_len=128)
+
+The trainer predicts tokens[:, 1:] from tokens[:, :-1] and weights the loss with loss_mask[:, 1:].
+"""
+
+import numpy as np
+
+from r1jax.data.tokenizer import Tokenizer
+
+
+def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len: int,
+                     mask_prompt: bool) -> dict[str, np.ndarray]:
+  """Right-padded `[BOS] prompt completion [EOS] [PAD ...]` rows.
+
+  Returns tokens int32 [N, seq_len] and loss_mask float32 [N, seq_len]: 1 where the token is a
+  training target (completion tokens and EOS, plus prompt tokens unless `mask_prompt`), 0 on BOS
+  and padding. Raises ValueError naming `data.seq_len` if any document does not fit.
+  """
+  prompts = tokenizer.encode_batch([p for p, _ in docs])
+  completions = tokenizer.encode_batch([c for _, c in docs])
+  lengths = np.array([2 + len(p) + len(c) for p, c in zip(prompts, completions)], np.int64)
+  too_long = int((lengths > seq_len).sum())
+  if too_long:
+    raise ValueError(f'{too_long} of {len(docs)} documents exceed data.seq_len={seq_len} tokens '
+                     f'(longest {lengths.max()}); set data.seq_len >= {lengths.max()}')
+  tokens = np.full((len(docs), seq_len), tokenizer.pad_id, np.int32)
+  loss_mask = np.zeros((len(docs), seq_len), np.float32)
+  for i, (p, c) in enumerate(zip(prompts, completions)):
+    row = [tokenizer.bos_id] + p + c + [tokenizer.eos_id]
+    tokens[i, :len(row)] = row
+    loss_mask[i, 1 + (len(p) if mask_prompt else 0):len(row)] = 1.0
+  return dict(tokens=tokens, loss_mask=loss_mask)
+
+
+def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int
+                   ) -> dict[str, np.ndarray]:
+  """Left-padded `[PAD ...] [BOS] prompt` rows, so every prompt ends at the same position.
+
+  Returns tokens int32 [N, prompt_len] and mask bool [N, prompt_len] (True on real tokens).
+  Raises ValueError naming `rl.prompt_len` if any prompt does not fit.
+  """
+  encoded = tokenizer.encode_batch(prompts)
+  longest = 1 + max((len(p) for p in encoded), default=0)
+  if longest > prompt_len:
+    raise ValueError(f'a prompt needs {longest} tokens (with BOS) but rl.prompt_len={prompt_len}; '
+                     f'set rl.prompt_len >= {longest}')
+  tokens = np.full((len(prompts), prompt_len), tokenizer.pad_id, np.int32)
+  mask = np.zeros((len(prompts), prompt_len), bool)
+  for i, p in enumerate(encoded):
+    n = 1 + len(p)
+    tokens[i, prompt_len - n:] = [tokenizer.bos_id] + p
+    mask[i, prompt_len - n:] = True
+  return dict(tokens=tokens, mask=mask)
+
+
+class BatchIterator:
+  """Deterministic, resumable batches: `batch(step)` is a pure function of (arrays, seed, step).
+
+  Rows are visited epoch by epoch, each epoch in its own permutation drawn from (seed, epoch);
+  a batch may straddle two epochs. Resuming at step k replays exactly the same batches.
+  """
+
+  def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int):
+    sizes = {k: len(v) for k, v in arrays.items()}
+    if not arrays or len(set(sizes.values())) != 1 or not next(iter(sizes.values())):
+      raise ValueError(f'arrays must be non-empty with equal leading sizes, got {sizes}')
+    if batch_size <= 0:
+      raise ValueError(f'batch_size must be positive, got {batch_size}')
+    self.arrays, self.batch_size, self.seed = arrays, batch_size, seed
+    self.num_rows = next(iter(sizes.values()))
+    self._perms: dict[int, np.ndarray] = {}
+
+  def _permutation(self, epoch: int) -> np.ndarray:
+    if epoch not in self._perms:
+      if len(self._perms) > 4:
+        self._perms.clear()
+      self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.num_rows)
+    return self._perms[epoch]
+
+  def indices(self, step: int) -> np.ndarray:
+    """Row indices of batch `step`: int64 [batch_size]."""
+    positions = step * self.batch_size + np.arange(self.batch_size)
+    epochs, offsets = np.divmod(positions, self.num_rows)
+    rows = np.empty(self.batch_size, np.int64)
+    for epoch in np.unique(epochs):
+      here = epochs == epoch
+      rows[here] = self._permutation(int(epoch))[offsets[here]]
+    return rows
+
+  def batch(self, step: int) -> dict[str, np.ndarray]:
+    idx = self.indices(step)
+    return {k: v[idx] for k, v in self.arrays.items()}
+
+  def epoch(self, step: int) -> float:
+    """Fractional epoch reached at the start of `step` (for logging)."""
+    return step * self.batch_size / self.num_rows

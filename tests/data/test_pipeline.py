@@ -1,0 +1,72 @@
+"""Pipeline: shapes, masks, padding, errors, determinism and resumability of batches."""
+
+import numpy as np
+import pytest
+
+from r1jax.data.corpus import pretrain_documents
+from r1jax.data.pipeline import BatchIterator, encode_documents, encode_prompts
+from r1jax.data.tasks import make_examples
+from r1jax.data.templates import get_template
+
+DOCS = pretrain_documents(make_examples(['arithmetic', 'countdown'], 'train', 20, 0, [1, 2]),
+                          get_template('r1_zero'), {'cot': 0.5, 'direct': 0.3, 'noformat': 0.2}, 0)
+
+
+@pytest.mark.parametrize('mask_prompt', [False, True])
+def test_encode_documents_layout_and_mask(tokenizer, mask_prompt):
+  out = encode_documents(tokenizer, DOCS, seq_len=160, mask_prompt=mask_prompt)
+  tokens, mask = out['tokens'], out['loss_mask']
+  assert tokens.shape == mask.shape == (len(DOCS), 160)
+  assert tokens.dtype == np.int32 and mask.dtype == np.float32
+  for i, (prompt, completion) in enumerate(DOCS):
+    p, c = tokenizer.encode(prompt), tokenizer.encode(completion)
+    n = 2 + len(p) + len(c)
+    assert tokens[i, :n].tolist() == [tokenizer.bos_id] + p + c + [tokenizer.eos_id]
+    assert (tokens[i, n:] == tokenizer.pad_id).all()
+    expected = np.zeros(160, np.float32)
+    expected[1 + (len(p) if mask_prompt else 0):n] = 1
+    np.testing.assert_array_equal(mask[i], expected)
+    assert tokenizer.decode(tokens[i]) == prompt + completion
+
+
+def test_encode_documents_too_long_names_the_field(tokenizer):
+  with pytest.raises(ValueError, match=r'data.seq_len=40.*set data.seq_len >= \d+'):
+    encode_documents(tokenizer, DOCS, seq_len=40, mask_prompt=False)
+
+
+def test_encode_prompts_left_padded(tokenizer):
+  prompts = ['Compute 7 + 5 - 3', get_template('chat').prompt('Solve for x: 3 x + 4 = 9')]
+  out = encode_prompts(tokenizer, prompts, prompt_len=32)
+  assert out['tokens'].shape == out['mask'].shape == (2, 32)
+  assert out['tokens'].dtype == np.int32 and out['mask'].dtype == bool
+  for i, prompt in enumerate(prompts):
+    ids = [tokenizer.bos_id] + tokenizer.encode(prompt)
+    assert out['tokens'][i, -len(ids):].tolist() == ids
+    assert (out['tokens'][i, :-len(ids)] == tokenizer.pad_id).all()
+    assert out['mask'][i].tolist() == [False] * (32 - len(ids)) + [True] * len(ids)
+  with pytest.raises(ValueError, match='rl.prompt_len'):
+    encode_prompts(tokenizer, prompts, prompt_len=8)
+
+
+def test_batch_iterator_epochs_determinism_and_resume():
+  arrays = {'x': np.arange(10), 'y': np.arange(10) * 2}
+  it = BatchIterator(arrays, batch_size=4, seed=0)
+  batches = [it.batch(s) for s in range(10)]  # 40 rows = 4 epochs
+  for b in batches:
+    np.testing.assert_array_equal(b['y'], 2 * b['x'])
+  seen = np.concatenate([b['x'] for b in batches])
+  for epoch in range(4):  # every epoch is a permutation of all rows
+    assert sorted(seen[10 * epoch:10 * (epoch + 1)].tolist()) == list(range(10))
+  assert seen[:10].tolist() != seen[10:20].tolist()
+  resumed = BatchIterator(arrays, batch_size=4, seed=0)  # fresh iterator, start at step 7
+  for s in range(7, 10):
+    np.testing.assert_array_equal(resumed.batch(s)['x'], batches[s]['x'])
+  other = BatchIterator(arrays, batch_size=4, seed=1)
+  assert any((other.batch(s)['x'] != batches[s]['x']).any() for s in range(3))
+
+
+def test_batch_iterator_batch_larger_than_data():
+  it = BatchIterator({'x': np.arange(3)}, batch_size=7, seed=0)
+  assert sorted(it.batch(0)['x'].tolist()[:6]) == [0, 0, 1, 1, 2, 2]
+  with pytest.raises(ValueError):
+    BatchIterator({'x': np.arange(3), 'y': np.arange(4)}, batch_size=2, seed=0)
