@@ -1,0 +1,271 @@
+"""The in-graph sampler: G completions per prompt, their log-probs, lengths and masks.
+
+One compiled function does the whole rollout:
+
+  prompts [B, P] (left-padded)
+    │ prefill the B distinct prompts once (causal, positions from 0 at the first real token)
+    ▼ repeat the prompt KV cache and the last logits G times (group-major, on the same shard)
+  cache [B*G, P + N]
+    │ lax.while_loop: sample token i, write it at slot P + i, forward one token, repeat;
+    ▼ stops when every row has emitted a stop id, or after N = max_new_tokens tokens
+  Samples(tokens, logprobs, mask, lengths, stopped)   # [B*G, N] / [B*G]
+
+Choices, stated once:
+  * Order of the logit processors (as Hugging Face): temperature, then top-k, then top-p.
+  * `Samples.logprobs` is log softmax(logits / temperature) of the sampled token — the
+    temperature-scaled policy *before* top-k/top-p truncation. That is the quantity the
+    trainer can recompute by teacher forcing (`losses.token_logprobs(logits / T, tokens)`), so
+    the importance ratio at the sampling step is exactly 1 and the KL term is unbiased by the
+    truncation. With temperature 1, top_k 0, top_p 1 it is the plain model log-prob.
+    Greedy (temperature 0) reports the plain model log-prob (temperature 1) of the argmax.
+  * A row's mask covers its generated tokens up to and including the first stop id; after it,
+    tokens are `pad_id` and log-probs 0.
+  * RNG: the key of decode step i is `fold_in(rng, i)`; with jax's partitionable threefry the
+    draws do not depend on the mesh.
+
+Usage (the RL loop; see `Sampler` for the sharded, compile-once form):
+
+  sampler = Sampler(model_cfg, SamplingConfig.from_config(config.rollout), mesh, rules)
+  samples = sampler(params, prompts, prompt_mask, jax.random.fold_in(key, step))
+  texts = tokenizer.decode(completion_ids(jax.device_get(samples)))
+"""
+import dataclasses
+
+import flax.linen as nn
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from r1jax import sharding
+from r1jax.models.transformer import CACHE_AXES, KVCache, ModelConfig, Transformer, init_params
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingConfig:
+  max_new_tokens: int
+  group_size: int = 1               # G samples per prompt, made inside the compiled function
+  temperature: float = 1.0          # 0.0 = greedy
+  top_k: int = 0                    # 0 = off
+  top_p: float = 1.0                # 1.0 = off
+  stop_ids: tuple[int, ...] = ()    # empty = never stop early (fixed length)
+  pad_id: int = 0
+
+  def __post_init__(self):
+    object.__setattr__(self, 'stop_ids', tuple(int(s) for s in self.stop_ids))
+    if self.max_new_tokens < 1:
+      raise ValueError(f'max_new_tokens={self.max_new_tokens} must be >= 1')
+    if self.group_size < 1:
+      raise ValueError(f'group_size={self.group_size} must be >= 1')
+    if self.temperature < 0:
+      raise ValueError(f'temperature={self.temperature} must be >= 0 (0 = greedy)')
+    if self.top_k < 0:
+      raise ValueError(f'top_k={self.top_k} must be >= 0 (0 = off)')
+    if not 0.0 < self.top_p <= 1.0:
+      raise ValueError(f'top_p={self.top_p} must be in (0, 1] (1 = off)')
+
+  @classmethod
+  def from_config(cls, c, **overrides) -> 'SamplingConfig':
+    """From an ml_collections ConfigDict section (or any mapping) with these field names;
+    other keys in the section are ignored, `overrides` win."""
+    fields = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in dict(c).items() if k in fields}
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+
+@flax.struct.dataclass
+class Samples:
+  """Completions, group-major: rows [i*G:(i+1)*G] are prompt i's samples."""
+  tokens: jax.Array     # int32 [B*G, N], pad_id after a stop
+  logprobs: jax.Array   # float32 [B*G, N], log softmax(logits / T) of the token, 0 where masked
+  mask: jax.Array       # bool [B*G, N], True on generated tokens including the stop token
+  lengths: jax.Array    # int32 [B*G], number of True in mask
+  stopped: jax.Array    # bool [B*G], True if the row ended with a stop id
+
+
+def repeat_prompts(prompts, prompt_mask, group_size: int):
+  """[B, P] -> [B*G, P], each row repeated G times in place (group-major)."""
+  return (jnp.repeat(prompts, group_size, axis=0), jnp.repeat(prompt_mask, group_size, axis=0))
+
+
+def completion_ids(samples, keep_stop: bool = False) -> list[list[int]]:
+  """Host side: token ids of each completion, padding stripped. The stop token is dropped
+  (it is not part of the answer text) unless keep_stop. Accepts numpy or device Samples."""
+  tokens, lengths, stopped = (np.asarray(samples.tokens), np.asarray(samples.lengths),
+                              np.asarray(samples.stopped))
+  out = []
+  for row, length, stop in zip(tokens, lengths, stopped):
+    n = int(length) - (1 if (stop and not keep_stop) else 0)
+    out.append(row[:max(n, 0)].tolist())
+  return out
+
+
+# ---------------------------------------------------------------------------- logit processors
+
+def _filter_top_k(logits, k: int):
+  """Keep the k largest logits per row (ties at the k-th value are kept)."""
+  kth = jax.lax.top_k(logits, k)[0][..., -1:]
+  return jnp.where(logits >= kth, logits, -jnp.inf)
+
+
+def _filter_top_p(logits, p: float):
+  """Keep the smallest set of tokens whose probability reaches p (nucleus), at least one."""
+  sorted_logits = jnp.sort(logits, axis=-1)[..., ::-1]
+  probs = jax.nn.softmax(sorted_logits, axis=-1)
+  mass_before = jnp.cumsum(probs, axis=-1) - probs   # mass of strictly larger tokens
+  keep = mass_before < p
+  # The smallest kept logit is the threshold (keep[..., 0] is always True).
+  threshold = jnp.min(jnp.where(keep, sorted_logits, jnp.inf), axis=-1, keepdims=True)
+  return jnp.where(logits >= threshold, logits, -jnp.inf)
+
+
+def _choose(logits, key, cfg: SamplingConfig):
+  """Next token and its log-prob from logits [R, V] (float32)."""
+  if cfg.temperature == 0.0:
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
+  else:
+    logp = jax.nn.log_softmax(logits / cfg.temperature, axis=-1)
+    filtered = logp  # same ranking and the same softmax as logits / T
+    if cfg.top_k > 0 and cfg.top_k < logits.shape[-1]:
+      filtered = _filter_top_k(filtered, cfg.top_k)
+    if cfg.top_p < 1.0:
+      filtered = _filter_top_p(filtered, cfg.top_p)
+    token = jax.random.categorical(key, filtered, axis=-1).astype(jnp.int32)
+  token_logp = jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
+  return token, token_logp
+
+
+def _is_stop(token, stop_ids):
+  if not stop_ids:
+    return jnp.zeros(token.shape, bool)
+  return jnp.any(token[:, None] == jnp.asarray(stop_ids, jnp.int32)[None, :], axis=-1)
+
+
+# ---------------------------------------------------------------------------- the sampler
+
+def _constrain_cache(cache: KVCache) -> KVCache:
+  return jax.tree.map(lambda x: nn.with_logical_constraint(x, CACHE_AXES), cache)
+
+
+def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: SamplingConfig):
+  """`sample` plus the number of decode steps run (for tests of the early exit)."""
+  batch, prompt_len = prompts.shape
+  group, new = cfg.group_size, cfg.max_new_tokens
+  rows, cache_len = batch * group, prompt_len + new
+  model = Transformer(model_cfg)
+  prompts = prompts.astype(jnp.int32)
+  prompt_mask = prompt_mask.astype(bool)
+
+  # Prefill the B distinct prompts (not B*G): positions count from the first real token.
+  positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=-1) - 1, 0).astype(jnp.int32)
+  causal = jnp.tril(jnp.ones((prompt_len, prompt_len), bool))
+  prefill_mask = causal[None] & prompt_mask[:, None, :]
+  logits, prompt_cache = model.apply(
+      {'params': params}, prompts, positions, prefill_mask,
+      cache=KVCache.zeros(model_cfg, batch, prompt_len), cache_index=0)
+  last_logits = logits[:, -1].astype(jnp.float32)  # left padding: the last slot is real
+
+  # G copies per prompt, made here so that a group stays on its prompt's shard.
+  def grow(x):  # [B, P, kv, D] -> [B*G, P + N, kv, D]
+    x = jnp.repeat(x, group, axis=0)
+    return jnp.pad(x, ((0, 0), (0, new), (0, 0), (0, 0)))
+  cache = _constrain_cache(jax.tree.map(grow, prompt_cache))
+  last_logits = nn.with_logical_constraint(
+      jnp.repeat(last_logits, group, axis=0), ('act_batch', 'act_vocab'))
+  prompt_valid = nn.with_logical_constraint(
+      jnp.repeat(prompt_mask, group, axis=0), ('act_batch', 'act_length'))
+  prompt_lens = jnp.sum(prompt_valid, axis=-1, dtype=jnp.int32)            # [R]
+  key_valid = jnp.pad(prompt_valid, ((0, 0), (0, new)))                   # [R, S]
+  slots = jnp.arange(cache_len, dtype=jnp.int32)
+
+  token, logp = _choose(last_logits, jax.random.fold_in(rng, 0), cfg)
+  done = _is_stop(token, cfg.stop_ids)
+  tokens = jnp.full((rows, new), cfg.pad_id, jnp.int32).at[:, 0].set(token)
+  logprobs = jnp.zeros((rows, new), jnp.float32).at[:, 0].set(logp)
+  lengths = jnp.ones((rows,), jnp.int32)
+
+  def cond(carry):
+    step, done = carry[0], carry[2]
+    if not cfg.stop_ids:
+      return step < new
+    return (step < new) & ~jnp.all(done)
+
+  def body(carry):
+    step, token, done, cache, tokens, logprobs, lengths = carry
+    # Forward token step-1 (slot P+step-1) to get the logits of token `step`.
+    slot = prompt_len + step - 1
+    attn_mask = key_valid | ((slots >= prompt_len) & (slots <= slot))[None, :]
+    logits, cache = model.apply(
+        {'params': params}, token[:, None], (prompt_lens + step - 1)[:, None],
+        attn_mask[:, None, :], cache=cache, cache_index=slot)
+    cache = _constrain_cache(cache)
+    token, logp = _choose(logits[:, 0].astype(jnp.float32), jax.random.fold_in(rng, step), cfg)
+    token = jnp.where(done, cfg.pad_id, token)
+    logp = jnp.where(done, 0.0, logp)
+    lengths = lengths + (~done).astype(jnp.int32)
+    done = done | _is_stop(token, cfg.stop_ids)
+    tokens = jax.lax.dynamic_update_slice(tokens, token[:, None], (0, step))
+    logprobs = jax.lax.dynamic_update_slice(logprobs, logp[:, None], (0, step))
+    return step + 1, token, done, cache, tokens, logprobs, lengths
+
+  carry = (jnp.int32(1), token, done, cache, tokens, logprobs, lengths)
+  steps, _, done, _, tokens, logprobs, lengths = jax.lax.while_loop(cond, body, carry)
+  mask = jnp.arange(new, dtype=jnp.int32)[None, :] < lengths[:, None]
+  samples = Samples(tokens=jnp.where(mask, tokens, cfg.pad_id),
+                    logprobs=jnp.where(mask, logprobs, 0.0),
+                    mask=mask, lengths=lengths, stopped=done)
+  return samples, steps
+
+
+def sample(params, prompts, prompt_mask, rng, *, model_cfg: ModelConfig,
+           cfg: SamplingConfig) -> Samples:
+  """G completions for each of B left-padded prompts. Pure; jit with model_cfg, cfg static.
+
+  params: the model's (unboxed) parameters; prompts int32 [B, P] left-padded;
+  prompt_mask bool [B, P]; rng a PRNG key. Returns `Samples` with B*G rows.
+  """
+  return _sample(params, prompts, prompt_mask, rng, model_cfg, cfg)[0]
+
+
+class Sampler:
+  """`sample` compiled for a mesh: batch rows on the data axes, heads on `tensor`, params in
+  their logical shardings. Compiles once per (batch, prompt length) for its config;
+  `num_compiles` counts the traces (each trace is a compilation)."""
+
+  def __init__(self, model_cfg: ModelConfig, cfg: SamplingConfig, mesh,
+               rules=sharding.DEFAULT_RULES):
+    self.model_cfg, self.cfg, self.mesh, self.rules = model_cfg, cfg, mesh, tuple(rules)
+    self.num_compiles = 0
+    boxed = jax.eval_shape(lambda: init_params(model_cfg, jax.random.key(0), boxed=True))
+    self.param_shardings = sharding.logical_shardings(boxed, mesh, self.rules)
+    rows2, rows1 = sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1)
+    self._batch2 = rows2
+
+    def traced(params, prompts, prompt_mask, rng):
+      self.num_compiles += 1  # runs only when jit traces, i.e. compiles
+      return sample(params, prompts, prompt_mask, rng, model_cfg=model_cfg, cfg=cfg)
+
+    self._fn = jax.jit(
+        traced,
+        in_shardings=(self.param_shardings, rows2, rows2, sharding.replicated(mesh)),
+        out_shardings=Samples(tokens=rows2, logprobs=rows2, mask=rows2, lengths=rows1,
+                              stopped=rows1))
+
+  def _place_rows(self, x):
+    if isinstance(x, jax.Array):
+      return x if x.sharding == self._batch2 else jax.device_put(x, self._batch2)
+    return sharding.put_batch(np.asarray(x), self.mesh)
+
+  def __call__(self, params, prompts, prompt_mask, rng) -> Samples:
+    data = sharding.data_parallel_size(self.mesh)
+    batch = prompts.shape[0] * (jax.process_count() if not isinstance(prompts, jax.Array) else 1)
+    if batch % data:
+      raise ValueError(f'{batch} prompts do not split over the {data}-way data axes of the mesh;'
+                       f' use a multiple of {data} prompts per step')
+    params = jax.device_put(params, self.param_shardings)
+    prompts, prompt_mask = self._place_rows(prompts), self._place_rows(prompt_mask)
+    rng = jax.device_put(rng, sharding.replicated(self.mesh))
+    with sharding.use_mesh(self.mesh, self.rules):
+      return self._fn(params, prompts, prompt_mask, rng)
