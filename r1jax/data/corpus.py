@@ -20,7 +20,7 @@ from r1jax.data.tasks import Example
 from r1jax.data.templates import TEMPLATES, Template
 
 MODES = ('cot', 'direct', 'noformat')
-DIRECT_THOUGHTS = ('I know this .', 'This one is easy .', 'The answer is clear .')
+DIRECT_THOUGHTS = ('I know this .', 'This one is easy .', 'No work needed .')
 
 
 def completion_text(example: Example, template: Template, mode: str,
