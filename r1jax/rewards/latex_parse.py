@@ -117,12 +117,12 @@ class _Parser:
 
   # -- structure
   def answer(self):
-    items = self.items(end=None)
+    items = self.items()
     if self.peek() is not None:
       raise ParseError(f'unexpected {self.peek()!r}')
     return items[0] if len(items) == 1 else ('list', items)
 
-  def items(self, end):
+  def items(self):
     items = [self.item()]
     while self.peek() in (',', ';'):
       self.take()
@@ -240,7 +240,7 @@ class _Parser:
         return ('const', 'i')
       return ('sym', tok)
     if tok in ('(', '['):
-      items = self.items(end=None)
+      items = self.items()
       close = self.take()
       if close not in (')', ']'):
         raise ParseError(f'unclosed {tok!r}')
@@ -250,11 +250,11 @@ class _Parser:
         return items[0]
       return ('tuple', tok, close, items)
     if tok == '{':
-      items = self.items(end=None)
+      items = self.items()
       self.take('}')
       return items[0] if len(items) == 1 else ('set', items)
     if tok == '\\{':
-      items = self.items(end=None)
+      items = self.items()
       self.take('\\}')
       return ('set', items)
     if tok == '|':
