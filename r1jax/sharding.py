@@ -120,6 +120,17 @@ def data_parallel_size(mesh) -> int:
   return int(np.prod([mesh.shape[a] for a in BATCH_AXES]))
 
 
+def process_rows(batch):
+  """This process's rows of a global host batch (all of it on a single host)."""
+  count, index = jax.process_count(), jax.process_index()
+  def rows(x):
+    if len(x) % count:
+      raise ValueError(f'global batch of {len(x)} rows does not split over {count} processes')
+    per = len(x) // count
+    return x[index * per:(index + 1) * per]
+  return jax.tree.map(rows, batch)
+
+
 def put_batch(batch, mesh):
   """Host numpy batch (this process's rows) -> global arrays sharded on the data axes."""
   return jax.tree.map(

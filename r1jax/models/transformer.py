@@ -105,8 +105,10 @@ class Linear(nn.Module):
         (*in_shape, *self.out_shape), self.cfg.weight_dtype)
     letters = 'abcdefgh'
     ins, outs = letters[:self.num_in], letters[self.num_in:self.num_in + len(self.out_shape)]
+    # float32 accumulation: with bfloat16 inputs this is also the fast path on CPUs with AMX.
     y = jnp.einsum(f'...{ins},{ins}{outs}->...{outs}', x.astype(self.cfg.compute_dtype),
-                   kernel.astype(self.cfg.compute_dtype))
+                   kernel.astype(self.cfg.compute_dtype),
+                   preferred_element_type=jnp.float32).astype(self.cfg.compute_dtype)
     if self.use_bias:
       bias = self.param('bias', nn.with_logical_partitioning(
           nn.initializers.zeros, self.axes[self.num_in:]), self.out_shape, self.cfg.weight_dtype)
@@ -170,11 +172,13 @@ class Attention(nn.Module):
     # Grouped-query attention: [B, T, kv_heads, group, D] queries against [B, S, kv_heads, D].
     batch, length = q.shape[:2]
     q = q.reshape(batch, length, kv_heads, heads // kv_heads, head_dim)
-    scores = jnp.einsum('btkgd,bskd->bkgts', q, k.astype(q.dtype)).astype(jnp.float32)
+    scores = jnp.einsum('btkgd,bskd->bkgts', q, k.astype(q.dtype),
+                        preferred_element_type=jnp.float32)
     scores = scores / jnp.sqrt(jnp.float32(head_dim))
     scores = jnp.where(attn_mask[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)
-    out = jnp.einsum('bkgts,bskd->btkgd', probs, v.astype(cfg.compute_dtype))
+    out = jnp.einsum('bkgts,bskd->btkgd', probs, v.astype(cfg.compute_dtype),
+                     preferred_element_type=jnp.float32).astype(cfg.compute_dtype)
     out = out.reshape(batch, length, heads, head_dim)
     out = nn.with_logical_constraint(out, ('act_batch', 'act_length', 'act_heads', 'head_dim'))
     o_proj = Linear((cfg.d_model,), ('q_heads', 'head_dim', 'embed'), cfg, num_in=2, name='o')

@@ -1,0 +1,83 @@
+"""Defaults for every knob in r1jax. Experiment files start from `get_config()` here and
+override what they change; a field that is not defined here is rejected by validation.
+
+  python -m r1jax.main --config=configs/quickstart.py --workdir=/tmp/r1jax_quickstart
+  python -m r1jax.main --config=configs/quickstart.py --config.train.steps=100 --workdir=DIR
+"""
+import ml_collections
+
+
+def get_config():
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # Stages run in order; each one resumes from its own checkpoints in the workdir.
+  config.stages = ('pretrain',)
+
+  # Qwen2-style decoder (r1jax/models). The SentencePiece tokenizer is trained with
+  # vocab_size pieces, so the two always agree.
+  config.model = ml_collections.ConfigDict(dict(
+      vocab_size=512, d_model=256, n_layers=4, n_heads=4, n_kv_heads=2, d_ff=1024, head_dim=0,
+      rope_theta=10000.0, rms_norm_eps=1e-6, qkv_bias=True,
+      dtype='float32',        # compute dtype: 'float32' | 'bfloat16'
+      param_dtype='float32',  # weight storage dtype
+  ))
+
+  # Synthetic tasks and the pretraining corpus (r1jax/data).
+  config.data = ml_collections.ConfigDict(dict(
+      source='synthetic',   # 'synthetic' (generated in memory) | 'tfds' (array_record on disk)
+      tfds_name='r1jax_synthetic', tfds_dir='',
+      tasks=('arithmetic', 'linear_equation', 'countdown'),
+      difficulties=(1, 2),
+      seed=0,
+      num_train=20000, num_heldout=300,
+      template='r1_zero',   # prompt template: 'r1_zero' | 'chat'
+      # How each pretraining document answers: with worked reasoning, with a bare
+      # answer (no steps), or without the R1 tags. See r1jax/data/corpus.py.
+      mode_probs={'cot': 0.3, 'direct': 0.5, 'noformat': 0.2},
+      seq_len=160,          # tokens per pretraining document (prompt + completion)
+  ))
+
+  # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.
+  config.mesh = ml_collections.ConfigDict(dict(shape=(-1, 1, 1), rules={}))
+  config.distributed = ml_collections.ConfigDict(dict(
+      enabled=False, coordinator_address='', num_processes=1, process_id=0))
+
+  # Pretraining / SFT (r1jax/train/pretrain.py).
+  config.train = ml_collections.ConfigDict(dict(
+      steps=1000, batch_size=32,
+      learning_rate=3e-3, warmup_steps=50, min_lr_ratio=0.1,  # warmup + cosine to min_lr_ratio
+      weight_decay=0.1, b1=0.9, b2=0.95, grad_clip=1.0,
+      mask_prompt=False,    # True for SFT: no loss on prompt tokens
+      log_every=20, eval_every=250, eval_batches=4,
+  ))
+
+  # Held-out evaluation through the sampler (r1jax/evaluate.py).
+  config.eval = ml_collections.ConfigDict(dict(
+      num_prompts=96,       # held-out prompts per evaluation (spread over the tasks)
+      num_samples=4,        # k samples per prompt: pass@1 is averaged over them, maj@k voted
+      temperature=1.0, top_k=0, top_p=1.0,
+      max_new_tokens=64, prompt_len=96, batch_size=96,
+  ))
+
+  config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))
+  config.log = ml_collections.ConfigDict(dict(tensorboard=True, plots=True))
+  return config
+
+
+def get_config_arg(arg, **defaults):
+  """big_vision-style `--config=file.py:key=value,flag` parsing into a ConfigDict."""
+  parsed = ml_collections.ConfigDict(defaults)
+  for item in (arg or '').split(','):
+    if not item:
+      continue
+    key, _, value = item.partition('=')
+    default = defaults.get(key)
+    if key not in defaults:
+      raise ValueError(f'unknown config argument {key!r}; known: {sorted(defaults)}')
+    if not value:
+      parsed[key] = True
+    elif isinstance(default, bool):
+      parsed[key] = value.lower() in ('1', 'true', 'yes')
+    else:
+      parsed[key] = type(default)(value)
+  return parsed

@@ -1,0 +1,73 @@
+"""The entry point: one config file, a workdir, and the stages the config lists.
+
+  python -m r1jax.main --config=configs/quickstart.py --workdir=/tmp/r1jax_quickstart
+  python -m r1jax.main --config=configs/quickstart.py --config.train.steps=100 --workdir=DIR
+
+Re-running the same command resumes: the tokenizer, config and checkpoints live in the
+workdir, and a finished stage is not trained again.
+"""
+import os
+
+from absl import app, flags
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and plots.')
+flags.mark_flags_as_required(['config', 'workdir'])
+
+
+def load_or_train_tokenizer(config, workdir: str):
+  """The workdir's tokenizer if there is one (resume), else one trained on the corpus."""
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax.data import corpus, source, tokenizer  # pylint: disable=g-import-not-at-top
+  from r1jax.data.tasks import Example  # pylint: disable=g-import-not-at-top
+
+  def lines():
+    metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
+    records = source.load_records(config.data, 'train')[:20000]
+    return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
+  return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
+                                           config.model.vocab_size, lines)
+
+
+def run(config, workdir: str) -> dict:
+  """Runs config.stages in order; returns {stage: its result}."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint, metrics, sharding  # pylint: disable=g-import-not-at-top
+  from r1jax.config import validate  # pylint: disable=g-import-not-at-top
+  from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
+
+  sharding.init_distributed(config)
+  validate(config, jax.device_count())
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  checkpoint.save_config(workdir, config)
+  metrics.note(f'Workdir {workdir}; {jax.device_count()} {jax.devices()[0].platform} device(s)')
+  tokenizer = load_or_train_tokenizer(config, workdir)
+  mesh = sharding.make_mesh(config.mesh)
+  rules = sharding.rules_from_config(config)
+
+  results = {}
+  for stage in config.stages:
+    if stage == 'pretrain':
+      results[stage] = pretrain.run(config, workdir, tokenizer, mesh, rules, stage)
+    elif stage == 'rl':
+      from r1jax.train import rl  # pylint: disable=g-import-not-at-top
+      results[stage] = rl.run(config, workdir, tokenizer, mesh, rules,
+                              init_params=getattr(results.get('pretrain'), 'params', None))
+  return results
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
+  try:
+    run(_CONFIG.value, _WORKDIR.value)
+  except ConfigError as e:
+    raise app.UsageError(f'config error: {e}') from None
+
+
+if __name__ == '__main__':
+  app.run(main)

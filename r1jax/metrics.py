@@ -1,0 +1,142 @@
+"""Metric writers (console progress line, metrics.jsonl, TensorBoard) and PNG plots.
+
+Only process 0 writes. Every row of metrics.jsonl carries `step`, `stage` and `time`
+plus the metric names, so one file holds a whole multi-stage run.
+"""
+import json
+import math
+import os
+import sys
+import time
+
+import jax
+import numpy as np
+
+_compiles = {'count': 0}
+
+
+def _on_event(event, duration, **kwargs):
+  del duration, kwargs
+  if event == '/jax/core/compile/backend_compile_duration':
+    _compiles['count'] += 1
+
+
+jax.monitoring.register_event_duration_secs_listener(_on_event)
+
+
+def compile_count() -> int:
+  """XLA compilations in this process so far (jit, eager ops and all)."""
+  return _compiles['count']
+
+
+def _scalar(value):
+  value = np.asarray(value)
+  return value.item() if value.size == 1 else None
+
+
+def format_duration(seconds: float) -> str:
+  if not math.isfinite(seconds):
+    return '?'
+  seconds = int(seconds)
+  if seconds >= 3600:
+    return f'{seconds // 3600}h{seconds % 3600 // 60:02d}m'
+  return f'{seconds // 60}m{seconds % 60:02d}s'
+
+
+class MetricWriter:
+  """Writes one stage's metrics. `console_keys` picks what the progress line shows."""
+
+  def __init__(self, workdir: str, stage: str, total_steps: int, tensorboard: bool = True,
+               console_keys=('loss',)):
+    self.stage, self.total_steps = stage, total_steps
+    self.console_keys = console_keys
+    self.enabled = jax.process_index() == 0
+    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self._tb = None
+    self._start_time, self._start_step = None, None
+    if self.enabled and tensorboard:
+      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
+      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard', stage))
+
+  def write(self, step: int, metrics: dict, console: bool = True) -> None:
+    if not self.enabled:
+      return
+    row = {'step': int(step), 'stage': self.stage, 'time': time.time()}
+    for name, value in metrics.items():
+      value = _scalar(value)
+      if value is not None:
+        row[name] = value
+    with open(self.path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+    if self._tb is not None:
+      for name, value in row.items():
+        if name not in ('step', 'stage', 'time'):
+          self._tb.add_scalar(name, value, int(step))
+      self._tb.flush()
+    if console:
+      self.progress(step, row)
+
+  def progress(self, step: int, row: dict) -> None:
+    """`[stage] step 120/1000 | loss 1.234 | 12.3k tok/s | ETA 3m12s`"""
+    now = time.time()
+    if self._start_time is None:
+      self._start_time, self._start_step = now, step
+    rate = (step - self._start_step) / max(now - self._start_time, 1e-9)
+    eta = (self.total_steps - step) / rate if rate > 0 else float('nan')
+    parts = [f'[{self.stage}] step {step}/{self.total_steps}']
+    for key in self.console_keys:
+      if key in row:
+        parts.append(f'{key} {row[key]:.4g}')
+    if 'tokens_per_second' in row:
+      parts.append(f'{row["tokens_per_second"] / 1e3:.1f}k tok/s')
+    parts.append(f'ETA {format_duration(eta)}')
+    print(' | '.join(parts), flush=True)
+
+  def close(self) -> None:
+    if self._tb is not None:
+      self._tb.close()
+
+
+def read_metrics(workdir: str, stage: str | None = None) -> list[dict]:
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return []
+  with open(path) as f:
+    rows = [json.loads(line) for line in f if line.strip()]
+  return [r for r in rows if stage is None or r.get('stage') == stage]
+
+
+def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) -> str | None:
+  """One PNG with a panel per metric (vs step) from metrics.jsonl; returns its path.
+
+  A resumed run may have logged a step twice: the last value wins."""
+  if jax.process_index() != 0:
+    return None
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  rows = read_metrics(workdir, stage)
+  keys = [k for k in keys if any(k in r for r in rows)]
+  if not keys:
+    return None
+  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    points = {r['step']: r[key] for r in rows if key in r}
+    steps = sorted(points)
+    ax.plot(steps, [points[s] for s in steps], marker='o' if len(steps) < 30 else None)
+    ax.set_title(key)
+    ax.set_xlabel('step')
+    ax.grid(alpha=0.3)
+  fig.suptitle(f'{stage} ({os.path.basename(os.path.abspath(workdir))})')
+  fig.tight_layout()
+  path = os.path.join(workdir, filename or f'{stage}_curves.png')
+  fig.savefig(path, dpi=90)
+  plt.close(fig)
+  return path
+
+
+def note(message: str) -> None:
+  """A progress note for the console (process 0 only)."""
+  if jax.process_index() == 0:
+    print(message, file=sys.stdout, flush=True)

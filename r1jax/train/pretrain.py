@@ -1,0 +1,153 @@
+"""Pretraining and SFT: next-token loss with a loss mask, AdamW + warmup/cosine, clipping.
+
+  python -m r1jax.main --config=configs/quickstart.py --workdir=/tmp/r1jax_quickstart
+
+The compiled step is pure: `train_step(state, batch) -> (state, metrics)`, jitted once with
+in/out shardings and the state donated. Batches are a pure function of the step
+(`BatchIterator.batch(step)`), so a resumed run replays exactly the batches it would have seen.
+"""
+import time
+
+import jax
+import numpy as np
+import optax
+
+from r1jax import checkpoint, evaluate, metrics, sharding
+from r1jax.data import corpus, pipeline, source, templates
+from r1jax.data.tasks import Example
+from r1jax.losses import next_token_loss
+from r1jax.models import ModelConfig, count_params, flops_per_token, forward
+from r1jax.train.state import create_train_state, learning_rate, make_optimizer
+
+
+def make_train_step(model_cfg: ModelConfig, tx):
+  def train_step(state, batch):
+    tokens, loss_mask = batch['tokens'], batch['loss_mask']  # [B, L]
+
+    def loss_fn(params):
+      logits = forward(model_cfg, params, tokens[:, :-1])  # [B, L-1, V]
+      return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])
+
+    (_, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    step_metrics['grad_norm'] = optax.tree.norm(grads)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), step_metrics
+  return train_step
+
+
+def make_eval_step(model_cfg: ModelConfig):
+  def eval_step(params, batch):
+    tokens, loss_mask = batch['tokens'], batch['loss_mask']
+    logits = forward(model_cfg, params, tokens[:, :-1])
+    return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])[1]
+  return eval_step
+
+
+def compile_steps(model_cfg, tx, mesh, rules, state_shardings):
+  """The jitted train and eval steps, bound to the mesh's shardings."""
+  batch_shard = {'tokens': sharding.batch_sharding(mesh), 'loss_mask': sharding.batch_sharding(mesh)}
+  train_step = jax.jit(make_train_step(model_cfg, tx),
+                       in_shardings=(state_shardings, batch_shard),
+                       out_shardings=(state_shardings, sharding.replicated(mesh)),
+                       donate_argnums=0)
+  eval_step = jax.jit(make_eval_step(model_cfg),
+                      in_shardings=(state_shardings.params, batch_shard),
+                      out_shardings=sharding.replicated(mesh))
+  return train_step, eval_step
+
+
+def documents(config, tokenizer, split: str, mask_prompt: bool):
+  """Encoded pretraining documents of one split: {'tokens', 'loss_mask'} [N, seq_len]."""
+  examples = [Example.from_record(r) for r in source.load_records(config.data, split)]
+  template = templates.get_template(config.data.template)
+  docs = corpus.pretrain_documents(examples, template, config.data.mode_probs,
+                                   seed=config.data.seed + (split == 'heldout'))
+  return pipeline.encode_documents(tokenizer, docs, config.data.seq_len, mask_prompt)
+
+
+def held_out_loss(eval_step, params, arrays, batch_size, num_batches, mesh):
+  totals = {}
+  for i in range(num_batches):
+    rows = np.arange(i * batch_size, (i + 1) * batch_size) % len(arrays['tokens'])
+    batch = sharding.put_batch(sharding.process_rows({k: v[rows] for k, v in arrays.items()}),
+                               mesh)
+    for k, v in jax.device_get(eval_step(params, batch)).items():
+      totals[k] = totals.get(k, 0.0) + float(v) / num_batches
+  return {'eval/loss': totals['loss'], 'eval/token_accuracy': totals['token_accuracy']}
+
+
+def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
+  """Trains config.train.steps steps (resuming from the stage's latest checkpoint) and
+  returns the final TrainState."""
+  train_cfg = config.train
+  model_cfg = ModelConfig.from_config(config.model)
+
+  metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
+  train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
+  heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  batches = pipeline.BatchIterator(train_arrays, train_cfg.batch_size, seed=config.seed)
+
+  metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
+  tx = make_optimizer(train_cfg)
+  rng = jax.random.key(config.seed)
+  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules)
+  metrics.note(f'[{stage}] {count_params(state.params) / 1e6:.2f}M parameters')
+  ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(state)
+    metrics.note(f'[{stage}] Resumed from step {int(state.step)}')
+
+  with sharding.use_mesh(mesh, rules):
+    train_step, eval_step = compile_steps(model_cfg, tx, mesh, rules, shardings)
+  evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules)
+  writer = metrics.MetricWriter(workdir, stage, train_cfg.steps, config.log.tensorboard,
+                                console_keys=('loss', 'eval/loss', 'eval/accuracy'))
+  flops_per_step = 3 * flops_per_token(model_cfg, config.data.seq_len // 2) * (
+      train_cfg.batch_size * (config.data.seq_len - 1))
+
+  def evaluate_now(step):
+    with sharding.use_mesh(mesh, rules):
+      row = held_out_loss(eval_step, state.params, heldout_arrays, train_cfg.batch_size,
+                          train_cfg.eval_batches, mesh)
+      row.update(evaluator(state.params, step))
+    writer.write(step, row)
+    return row
+
+  step = int(state.step)
+  if step >= train_cfg.steps:
+    metrics.note(f'[{stage}] Already complete at step {step}')
+    return state
+  last_time, last_step, tokens_since = time.time(), step, 0.0
+  try:
+    while step < train_cfg.steps:
+      batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
+      state, step_metrics = train_step(state, batch)
+      step += 1
+      if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+        row = jax.device_get(step_metrics)  # the only host sync of the loop
+        now = time.time()
+        row['tokens_per_second'] = row['num_tokens'] * (step - last_step) / (now - last_time)
+        row['gflops_per_second'] = flops_per_step * (step - last_step) / (now - last_time) / 1e9
+        row['learning_rate'] = float(learning_rate(train_cfg, step))
+        row['epoch'] = batches.epoch(step)
+        row['compiles'] = metrics.compile_count()
+        writer.write(step, row)
+        last_time, last_step = now, step
+      if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
+        evaluate_now(step)
+        last_time = time.time()
+      ckpt.maybe_save(step, state)
+  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
+    if not any(x.is_deleted() for x in jax.tree.leaves(state)):
+      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
+      ckpt.maybe_save(step, state, force=True)
+    ckpt.close()
+    raise
+  ckpt.maybe_save(step, state, force=True)
+  final = evaluate_now(step)
+  ckpt.close()
+  writer.close()
+  metrics.plot_metrics(workdir, stage, ['loss', 'eval/loss', 'eval/accuracy', 'eval/format'])
+  evaluator.print_table(final, title=f'{stage}: held-out accuracy after step {step}')
+  return state
