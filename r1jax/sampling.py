@@ -168,9 +168,11 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   last_logits = logits[:, -1].astype(jnp.float32)  # left padding: the last slot is real
 
   # G copies per prompt, made here so that a group stays on its prompt's shard.
-  def grow(x):  # [B, P, kv, D] -> [B*G, P + N, kv, D]
-    x = jnp.repeat(x, group, axis=0)
-    return jnp.pad(x, ((0, 0), (0, new), (0, 0), (0, 0)))
+  slot_axis = CACHE_AXES.index('cache_length')
+  def grow(x):  # [B, ..., P, ...] -> [B*G, ..., P + N, ...]
+    pad = [(0, 0)] * x.ndim
+    pad[slot_axis] = (0, new)
+    return jnp.pad(jnp.repeat(x, group, axis=0), pad)
   cache = _constrain_cache(jax.tree.map(grow, prompt_cache))
   last_logits = nn.with_logical_constraint(
       jnp.repeat(last_logits, group, axis=0), ('act_batch', 'act_vocab'))

@@ -64,19 +64,20 @@ class ModelConfig:
 @flax.struct.dataclass
 class KVCache:
   """Keys and values, one array per layer (so decode updates each in place):
-  k[i], v[i] [B, S, kv_heads, head_dim]."""
+  k[i], v[i] [B, kv_heads, S, head_dim] — heads before slots, so attention over the cache
+  is a plain batched matmul (a [B, S, kv_heads, D] cache costs a transposed copy per step)."""
   k: tuple
   v: tuple
 
   @classmethod
   def zeros(cls, cfg: ModelConfig, batch: int, length: int) -> 'KVCache':
-    shape = (batch, length, cfg.n_kv_heads, cfg.head_size)
+    shape = (batch, cfg.n_kv_heads, length, cfg.head_size)
     return cls(k=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)),
                v=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)))
 
 
 # Logical axes of every cache array, for sharding (same rule table as the model).
-CACHE_AXES = ('act_batch', 'cache_length', 'act_kv_heads', 'head_dim')
+CACHE_AXES = ('act_batch', 'act_kv_heads', 'cache_length', 'head_dim')
 
 
 def causal_mask(valid):
@@ -161,24 +162,26 @@ class Attention(nn.Module):
                                    ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
     v = nn.with_logical_constraint(v, ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
 
+    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, kv_heads, T, D]
     new_kv = None
     if cache_kv is not None:  # write the new keys/values, then attend over the whole cache
       cache_k, cache_v = cache_kv
-      start = (0, cache_index, 0, 0)
+      start = (0, 0, cache_index, 0)
       k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)
       v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
       new_kv = (k, v)
 
-    # Grouped-query attention: [B, T, kv_heads, group, D] queries against [B, S, kv_heads, D].
+    # Grouped-query attention: [B, T, kv_heads, group, D] queries against [B, kv_heads, S, D].
     batch, length = q.shape[:2]
-    q = q.reshape(batch, length, kv_heads, heads // kv_heads, head_dim)
-    scores = jnp.einsum('btkgd,bskd->bkgts', q, k.astype(q.dtype),
+    q = q.reshape(batch, length, kv_heads, heads // kv_heads, head_dim).transpose(0, 2, 3, 1, 4)
+    scores = jnp.einsum('bkgtd,bksd->bkgts', q, k.astype(q.dtype),
                         preferred_element_type=jnp.float32)
     scores = scores / jnp.sqrt(jnp.float32(head_dim))
     scores = jnp.where(attn_mask[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
     probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)
-    out = jnp.einsum('bkgts,bskd->btkgd', probs, v.astype(cfg.compute_dtype),
+    out = jnp.einsum('bkgts,bksd->bkgtd', probs, v.astype(cfg.compute_dtype),
                      preferred_element_type=jnp.float32).astype(cfg.compute_dtype)
+    out = out.transpose(0, 3, 1, 2, 4)  # [B, T, kv_heads, group, D]
     out = out.reshape(batch, length, heads, head_dim)
     out = nn.with_logical_constraint(out, ('act_batch', 'act_length', 'act_heads', 'head_dim'))
     o_proj = Linear((cfg.d_model,), ('q_heads', 'head_dim', 'embed'), cfg, num_in=2, name='o')
