@@ -59,6 +59,38 @@ def get_config():
       max_new_tokens=64, prompt_len=96, batch_size=96,
   ))
 
+  # Reinforcement learning (r1jax/train/rl.py): GRPO and its family.
+  config.rl = ml_collections.ConfigDict(dict(
+      init_from='',             # workdir of the base model ('' = this workdir's pretrain stage)
+      steps=200,
+      prompts_per_step=16, group_size=8,    # rollout batch = prompts_per_step * group_size
+      prompt_len=112, max_new_tokens=64,
+      temperature=1.0, top_k=0, top_p=1.0, stop_on_eos=True,
+      num_iterations=1,         # mu: updates per rollout (old log-probs recomputed if > 1)
+      # optimizer (same fields as train)
+      learning_rate=1e-6, warmup_steps=0, min_lr_ratio=1.0, weight_decay=0.0,
+      b1=0.9, b2=0.99, grad_clip=1.0,
+      # rewards: {registered name: weight}; options go to every reward that takes them
+      rewards={'accuracy': 1.0, 'format': 0.5},
+      reward_options={},
+      verifier_workers=2, verifier_timeout_s=2.0,
+      # advantages and the policy loss (r1jax/losses.py)
+      advantage_mode='grpo',    # 'grpo' (mean/std) | 'drgrpo' (mean only) | 'batch_std'
+      clip_eps_low=0.2, clip_eps_high=0.2,  # DAPO clip-higher: clip_eps_high=0.28
+      dual_clip=0.0,            # > 1 bounds the loss of negative advantages (0 = off)
+      aggregation='seq_mean',   # 'seq_mean' (GRPO) | 'token_mean' (DAPO) | 'token_sum' (Dr. GRPO)
+      token_sum_constant=0,     # divisor for 'token_sum' (0 = max_new_tokens)
+      ratio_level='token',      # 'token' | 'sequence' (GSPO)
+      kl_beta=0.0,              # 0 disables the reference model
+      kl_estimator='k3',        # 'k1' | 'k2' | 'k3'
+      kl_mode='loss',           # 'loss' | 'reward' (penalty subtracted from the reward)
+      entropy_coef=0.0,
+      dynamic_sampling=False,   # DAPO: drop zero-variance groups and refill
+      max_refill_rounds=3,
+      mask_truncated=False,     # DAPO: no loss on completions cut at max_new_tokens
+      log_every=1, eval_every=20,
+  ))
+
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))
   config.log = ml_collections.ConfigDict(dict(tensorboard=True, plots=True))
   return config

@@ -1,27 +1,36 @@
-"""The embedded default: tokenizer + tiny base model from synthetic tasks on a 2-core CPU.
+"""The embedded default, start to finish on a 2-core CPU: a SentencePiece tokenizer and a tiny
+base model from synthetic tasks, then R1-Zero GRPO with accuracy + format rewards.
 
   python -m r1jax.main --config=configs/quickstart.py --workdir=/tmp/r1jax_quickstart
   python -m r1jax.main --config=configs/quickstart.py:stages=pretrain --workdir=DIR
-  python -m r1jax.main --config=configs/quickstart.py --config.train.steps=100 --workdir=DIR
+  python -m r1jax.main --config=configs/quickstart.py --config.rl.steps=20 --workdir=DIR
 
-Pretraining documents mix worked answers, bare answers and untagged answers
-(data.mode_probs), so the base model is imperfect on the R1-Zero prompt.
+The pretraining documents mix worked answers, bare answers and untagged answers
+(data.mode_probs), so the base model is imperfect on the R1-Zero prompt; GRPO has to find out
+that the tagged, worked answers are the ones that earn reward.
 """
 from configs import common
 
 
 def get_config(arg=None):
-  arg = common.get_config_arg(arg, stages='pretrain')
+  arg = common.get_config_arg(arg, stages='pretrain+rl')
   config = common.get_config()
   config.stages = tuple(arg.stages.split('+'))
 
   config.model.update(vocab_size=512, d_model=128, n_layers=4, n_heads=4, n_kv_heads=2,
                       d_ff=512)
   config.data.update(tasks=('arithmetic', 'linear_equation', 'countdown'), difficulties=(1, 2),
-                     num_train=20000, num_heldout=300, seq_len=176)
+                     num_train=20000, num_heldout=300, seq_len=176,
+                     mode_probs={'cot': 0.3, 'direct': 0.5, 'noformat': 0.2})
   config.train.update(steps=600, batch_size=32, learning_rate=3e-3, warmup_steps=50,
                       log_every=25, eval_every=300, eval_batches=4)
   config.eval.update(num_prompts=96, num_samples=4, max_new_tokens=64, prompt_len=112,
                      batch_size=96)
-  config.checkpoint.update(every=300, keep=2)
+  config.rl.update(
+      steps=100, prompts_per_step=16, group_size=8, prompt_len=112, max_new_tokens=64,
+      learning_rate=1e-4, warmup_steps=5, b2=0.99, grad_clip=1.0,
+      rewards={'accuracy': 1.0, 'format': 0.5},
+      kl_beta=0.0, clip_eps_low=0.2, clip_eps_high=0.28,
+      eval_every=20, log_every=5)
+  config.checkpoint.update(every=100, keep=2)
   return config

@@ -35,6 +35,7 @@ class RewardBatch:
   completion_lens: np.ndarray | None = None   # [N] int, completion length in tokens
   max_completion_len: int | None = None       # tokens the sampler may generate
   truncated: np.ndarray | None = None         # [N] bool, hit max length without a stop
+  completion_ids: list | None = None          # [N] lists of token ids (stop token excluded)
 
   def __post_init__(self):
     n = len(self.completions)

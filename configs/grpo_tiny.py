@@ -1,0 +1,50 @@
+"""The GRPO step benchmark's workload, built from ../shared/bench/grpo_tiny.json as it is
+(a verbatim copy in benchmarks/specs/ is used where ../shared is absent).
+
+  python benchmarks/grpo_step_bench.py
+  python -m r1jax.main --config=configs/grpo_tiny.py --workdir=DIR   # the same RL step, on tasks
+
+One GRPO step on a tiny Qwen2-style decoder, fp32: 8 prompts x group 8, 32 prompt tokens,
+64 new tokens without early stop, one AdamW update per rollout, a frozen reference with
+kl_beta 0.04, clip 0.2, the even-token reward.
+"""
+import json
+import pathlib
+
+from configs import common
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SPEC_PATHS = (ROOT.parent / 'shared' / 'bench' / 'grpo_tiny.json',
+              ROOT / 'benchmarks' / 'specs' / 'grpo_tiny.json')
+
+
+def load_spec(path: str = '') -> tuple[dict, str]:
+  """The spec dict and the path it came from."""
+  for candidate in ([pathlib.Path(path)] if path else SPEC_PATHS):
+    if candidate.exists():
+      return json.loads(candidate.read_text()), str(candidate)
+  raise FileNotFoundError(f'no grpo_tiny.json at {[str(p) for p in SPEC_PATHS]}; pass spec=PATH')
+
+
+def get_config(arg=None):
+  arg = common.get_config_arg(arg, spec='')
+  spec, _ = load_spec(arg.spec)
+  model, rollout, update = spec['model'], spec['rollout'], spec['update']
+  config = common.get_config()
+  config.stages = ('rl',)
+  config.model.update(
+      vocab_size=model['vocab_size'], d_model=model['d_model'], n_layers=model['n_layers'],
+      n_heads=model['n_heads'], n_kv_heads=model['n_kv_heads'], d_ff=model['d_ff'],
+      rope_theta=model['rope_theta'], rms_norm_eps=model['rms_norm_eps'], qkv_bias=True,
+      dtype=model['dtype'], param_dtype=model['dtype'])
+  assert update['optimizer'] == 'adamw'
+  config.rl.update(
+      prompts_per_step=rollout['prompts_per_step'], group_size=rollout['group_size'],
+      prompt_len=rollout['prompt_len'], max_new_tokens=rollout['completion_len'],
+      temperature=rollout['temperature'], top_p=rollout['top_p'], top_k=0,
+      stop_on_eos=rollout['stop_on_eos'], learning_rate=update['learning_rate'],
+      warmup_steps=0, min_lr_ratio=1.0, kl_beta=update['kl_beta'], kl_estimator='k3',
+      clip_eps_low=update['clip_epsilon'], clip_eps_high=update['clip_epsilon'],
+      num_iterations=update['updates_per_rollout'])
+  config.rl.rewards = {'even_tokens': 1.0}  # assigned, not updated: replaces the defaults
+  return config

@@ -1,0 +1,408 @@
+"""GRPO and its family between a compiled rollout and a compiled update (DeepSeek-R1-Zero).
+
+  python -m r1jax.main --config=configs/quickstart.py --workdir=/tmp/r1jax_quickstart
+  python -m r1jax.main --config=configs/r1_zero.py --config.rl.init_from=BASE_WORKDIR --workdir=DIR
+
+One step, reading top to bottom in `run`:
+
+  prompts (host numpy, fixed shapes) ─ put_batch ─> rollout = jit(sample)        [device]
+  device_get of this host's rows ─> decode ─> verifiers (process pool)           [host]
+  rewards ─> (KL penalty) ─> group advantages; dynamic sampling refills groups    [host]
+  put_batch ─> reference log-probs (jit, frozen params) ─> mu x jit(train_step)  [device]
+
+Choices, stated once (each is a config knob, see configs/common.py `rl`):
+  * old log-probs: the sampler's (temperature-scaled) log-probs when the policy that sampled
+    is the one being updated (mu = 1, no top-k/top-p); otherwise recomputed once per rollout.
+  * the trained policy is softmax(logits / rl.temperature), the distribution that sampled.
+  * a group never straddles hosts: prompts are sharded on `data`, G copies made in the sampler.
+  * everything random is `fold_in(key(seed), step)`: a resumed run replays the same rollouts.
+"""
+import dataclasses
+import time
+from typing import Any
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.experimental import multihost_utils
+
+from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
+from r1jax.data import pipeline, source, templates
+from r1jax.data.tasks import Example
+from r1jax.models import ModelConfig, forward
+from r1jax.train.state import TrainState, create_train_state, learning_rate, make_optimizer
+
+
+@flax.struct.dataclass
+class RLState:
+  """Everything a resumed run needs beyond the config."""
+  train: TrainState
+  ref_params: Any          # frozen reference policy (None when rl.kl_beta == 0)
+  prompt_cursor: jax.Array  # int32: prompts consumed so far (dynamic sampling consumes extra)
+
+
+@flax.struct.dataclass
+class RolloutBatch:
+  """One update's worth of sequences, [R = prompts x G] rows, N = max_new_tokens."""
+  tokens: jax.Array        # int32 [R, P + N]: left-padded prompt, then completion
+  valid: jax.Array         # bool [R, P + N]: real tokens
+  completion_mask: jax.Array  # float32 [R, N]: tokens that count in the loss
+  old_logp: jax.Array      # float32 [R, N]
+  ref_logp: jax.Array      # float32 [R, N] (zeros when there is no reference)
+  advantages: jax.Array    # float32 [R]
+
+
+def loss_config(rl_cfg) -> losses.PolicyLossConfig:
+  kwargs = dict(rl_cfg)
+  kwargs['dual_clip'] = rl_cfg.dual_clip or None             # 0 = off
+  kwargs['token_sum_constant'] = rl_cfg.token_sum_constant or None  # 0 = max_new_tokens
+  return losses.PolicyLossConfig.from_config(kwargs)
+
+
+def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, temperature: float):
+  """log pi(completion token) and entropy under softmax(logits / T): [R, N] each."""
+  logits = forward(model_cfg, params, tokens[:, :-1], valid[:, :-1])[:, prompt_len - 1:]
+  logits = logits.astype(jnp.float32) / max(temperature, 1e-6)
+  return losses.token_logprobs(logits, tokens[:, prompt_len:]), losses.token_entropy(logits)
+
+
+def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float):
+  def train_step(state: TrainState, batch: RolloutBatch):
+    def loss_fn(params):
+      logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
+                                          prompt_len, temperature)
+      ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
+      return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
+                                loss_cfg, ref_logp=ref, entropy=entropy)
+    (_, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    updates, opt_state = tx.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    step_metrics['grad_norm'] = optax.tree.norm(grads)
+    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), step_metrics
+  return train_step
+
+
+def make_score_fn(model_cfg, prompt_len: int, temperature: float):
+  def score(params, tokens, valid):
+    return completion_logprobs(model_cfg, params, tokens, valid, prompt_len, temperature)[0]
+  return score
+
+
+def host_rows(x, mesh):
+  """This process's rows of a global array sharded on the data axes, as numpy."""
+  spec = sharding.batch_sharding(mesh, x.ndim).spec
+  return np.asarray(multihost_utils.global_array_to_host_local_array(x, mesh, spec))
+
+
+@dataclasses.dataclass
+class PromptBatch:
+  """Host-side prompts: left-padded tokens [B, P], mask [B, P], texts and reward metadata."""
+  tokens: np.ndarray
+  mask: np.ndarray
+  texts: list
+  metadata: list
+
+
+class TaskPrompts:
+  """Deterministic stream of task prompts: a new permutation per epoch, read at a cursor."""
+
+  def __init__(self, records, tokenizer, template, prompt_len: int, seed: int):
+    self.texts = [template.prompt(r['question']) for r in records]
+    self.metadata = [Example.from_record(r).metadata() for r in records]
+    self.encoded = pipeline.encode_prompts(tokenizer, self.texts, prompt_len)
+    self.order = pipeline.BatchIterator({'index': np.arange(len(records))}, 1, seed)
+
+  def take(self, cursor: int, count: int) -> PromptBatch:
+    """Prompts [cursor, cursor + count) of the stream."""
+    idx = np.concatenate([self.order.indices(cursor + i) for i in range(count)])
+    return PromptBatch(self.encoded['tokens'][idx], self.encoded['mask'][idx],
+                       [self.texts[i] for i in idx], [self.metadata[i] for i in idx])
+
+
+@dataclasses.dataclass
+class Rollout:
+  """Host side of one rollout (this host's rows): what the verifiers and the update need."""
+  prompts: PromptBatch        # B prompts
+  tokens: np.ndarray          # [B*G, N]
+  mask: np.ndarray            # [B*G, N]
+  logprobs: np.ndarray        # [B*G, N]
+  lengths: np.ndarray         # [B*G]
+  stopped: np.ndarray         # [B*G]
+  rewards: np.ndarray         # [B*G] weighted total
+  per_reward: dict            # {name: [B*G]}
+
+  def select(self, groups: np.ndarray, group_size: int) -> 'Rollout':
+    """The rollout restricted to some groups (prompts)."""
+    rows = (groups[:, None] * group_size + np.arange(group_size)).reshape(-1)
+    p = self.prompts
+    prompts = PromptBatch(p.tokens[groups], p.mask[groups], [p.texts[g] for g in groups],
+                          [p.metadata[g] for g in groups])
+    return Rollout(prompts, self.tokens[rows], self.mask[rows], self.logprobs[rows],
+                   self.lengths[rows], self.stopped[rows], self.rewards[rows],
+                   {k: v[rows] for k, v in self.per_reward.items()})
+
+  @staticmethod
+  def concat(parts: list) -> 'Rollout':
+    if len(parts) == 1:
+      return parts[0]
+    cat = lambda get: np.concatenate([get(p) for p in parts])
+    join = lambda get: [x for p in parts for x in get(p)]
+    prompts = PromptBatch(cat(lambda p: p.prompts.tokens), cat(lambda p: p.prompts.mask),
+                          join(lambda p: p.prompts.texts), join(lambda p: p.prompts.metadata))
+    return Rollout(prompts, *(cat(lambda p, f=f: getattr(p, f)) for f in (
+        'tokens', 'mask', 'logprobs', 'lengths', 'stopped', 'rewards')),
+                   {k: cat(lambda p, k=k: p.per_reward[k]) for k in parts[0].per_reward})
+
+
+class GRPOTrainer:
+  """The RL step, reusable by the stage loop (`run`) and the benchmark.
+
+  trainer = GRPOTrainer(config, tokenizer, mesh, rules, params, prompts)
+  row = trainer.step()      # one rollout (+ refills), verification, mu updates; a metrics dict
+  """
+
+  def __init__(self, config, tokenizer, mesh, rules, params, prompts, pool=None):
+    self.config, self.rl, self.tokenizer, self.mesh, self.rules = (
+        config, config.rl, tokenizer, mesh, rules)
+    self.prompts = prompts
+    self.model_cfg = ModelConfig.from_config(config.model)
+    self.loss_cfg = loss_config(self.rl)
+    self.use_ref = self.rl.kl_beta > 0
+    self.key = jax.random.key(config.seed)
+    self.pool = pool if pool is not None else rewards.VerifierPool(
+        num_workers=self.rl.verifier_workers, timeout_s=self.rl.verifier_timeout_s)
+    self.local_prompts = self.rl.prompts_per_step // jax.process_count()
+
+    self.tx = make_optimizer(self.rl, total_steps=self.rl.steps)
+    train_state, self.shardings = create_train_state(self.model_cfg, self.tx, self.key, mesh,
+                                                     rules, params=params)
+    # the reference is a copy: the policy's buffers are donated to the update
+    ref_params = jax.tree.map(jnp.copy, train_state.params) if self.use_ref else None
+    self.state = RLState(train=train_state, ref_params=ref_params,
+                         prompt_cursor=jax.device_put(jnp.int32(0), sharding.replicated(mesh)))
+    self._compile()
+
+  def _compile(self):
+    rl_cfg, mesh = self.rl, self.mesh
+    rows2, rows1 = sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1)
+    self.batch_shardings = RolloutBatch(tokens=rows2, valid=rows2, completion_mask=rows2,
+                                        old_logp=rows2, ref_logp=rows2, advantages=rows1)
+    self.sampler = sampling.Sampler(
+        self.model_cfg, sampling.SamplingConfig(
+            max_new_tokens=rl_cfg.max_new_tokens, group_size=rl_cfg.group_size,
+            temperature=rl_cfg.temperature, top_k=rl_cfg.top_k, top_p=rl_cfg.top_p,
+            pad_id=self.tokenizer.pad_id,
+            stop_ids=(self.tokenizer.eos_id,) if rl_cfg.stop_on_eos else ()),
+        mesh, self.rules)
+    with sharding.use_mesh(mesh, self.rules):
+      self.train_step = jax.jit(
+          make_train_step(self.model_cfg, self.tx, self.loss_cfg, rl_cfg.prompt_len,
+                          rl_cfg.temperature),
+          in_shardings=(self.shardings, self.batch_shardings),
+          out_shardings=(self.shardings, sharding.replicated(mesh)), donate_argnums=0)
+      self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature),
+                           in_shardings=(self.shardings.params, rows2, rows2),
+                           out_shardings=rows2)
+    # The sampler's log-probs are the old policy's exactly when nothing else moved it.
+    self.recompute_old = rl_cfg.num_iterations > 1 or rl_cfg.top_k > 0 or rl_cfg.top_p < 1
+
+  @property
+  def params(self):
+    return self.state.train.params
+
+  @property
+  def step_count(self) -> int:
+    """RL steps done (rollouts consumed by updates)."""
+    return int(self.state.train.step) // self.rl.num_iterations
+
+  def rollout(self, cursor: int, rng) -> Rollout:
+    """G completions for the prompts at `cursor`, verified on the host."""
+    group = self.rl.group_size
+    prompts = self.prompts.take(cursor, self.rl.prompts_per_step)
+    index = jax.process_index()  # this host's rows: a contiguous block of the global batch
+    rows = slice(index * self.local_prompts, (index + 1) * self.local_prompts)
+    prompts = PromptBatch(prompts.tokens[rows], prompts.mask[rows], prompts.texts[rows],
+                          prompts.metadata[rows])
+    samples = self.sampler(self.params, prompts.tokens, prompts.mask, rng)
+    host = jax.tree.map(lambda x: host_rows(x, self.mesh), samples)   # the host sync
+    ids = sampling.completion_ids(host)
+    batch = rewards.RewardBatch(
+        completions=[self.tokenizer.decode(x) for x in ids],
+        prompts=[t for t in prompts.texts for _ in range(group)],
+        metadata=[m for m in prompts.metadata for _ in range(group)],
+        group_size=group, completion_lens=host.lengths,
+        max_completion_len=self.rl.max_new_tokens, truncated=~host.stopped, completion_ids=ids)
+    total, per_reward = rewards.compute_rewards(batch, self.rl.rewards, pool=self.pool,
+                                                **dict(self.rl.reward_options))
+    return Rollout(prompts, host.tokens, host.mask, host.logprobs, host.lengths, host.stopped,
+                   total, per_reward)
+
+  def collect(self, step: int):
+    """Rollouts for one step; with dynamic sampling, zero-variance groups are dropped and
+    refilled from the next prompts (up to max_refill_rounds rollouts)."""
+    rl_cfg, group = self.rl, self.rl.group_size
+    cursor = int(self.state.prompt_cursor)
+    rng = jax.random.fold_in(self.key, step)
+    parts, kept, rounds, dropped = [], 0, 0, 0
+    while kept < self.local_prompts:
+      ro = self.rollout(cursor, jax.random.fold_in(rng, rounds))
+      cursor += rl_cfg.prompts_per_step
+      rounds += 1
+      if rl_cfg.dynamic_sampling:  # DAPO: groups with equal rewards have no gradient
+        std = ro.rewards.reshape(-1, group).std(axis=1)
+        keep = np.nonzero(std > 0)[0]
+        dropped += len(std) - len(keep)
+        if rounds >= rl_cfg.max_refill_rounds:  # out of rounds: top up with the rest
+          keep = np.concatenate([keep, np.nonzero(std == 0)[0]])
+        ro = ro.select(keep[:self.local_prompts - kept], group)
+      parts.append(ro)
+      kept = all_hosts_min(kept + len(ro.prompts.texts))
+    return Rollout.concat(parts), cursor, {'rollout_rounds': rounds, 'dropped_groups': dropped}
+
+  def device_batch(self, ro: Rollout) -> RolloutBatch:
+    """Prompt + completion rows on the mesh; reference (and old) log-probs filled in."""
+    group = self.rl.group_size
+    loss_mask = ro.mask.astype(np.float32)
+    if self.rl.mask_truncated:  # DAPO: a cut-off answer says nothing about how to end
+      loss_mask = loss_mask * ro.stopped[:, None]
+    host = RolloutBatch(
+        tokens=np.concatenate([np.repeat(ro.prompts.tokens, group, 0), ro.tokens], axis=1),
+        valid=np.concatenate([np.repeat(ro.prompts.mask, group, 0), ro.mask], axis=1),
+        completion_mask=loss_mask, old_logp=ro.logprobs.astype(np.float32),
+        ref_logp=np.zeros(ro.logprobs.shape, np.float32),
+        advantages=np.zeros(len(ro.rewards), np.float32))
+    batch = sharding.put_batch(host, self.mesh)
+    with sharding.use_mesh(self.mesh, self.rules):
+      if self.use_ref:
+        batch = batch.replace(ref_logp=self.score(self.state.ref_params, batch.tokens,
+                                                  batch.valid))
+      if self.recompute_old:
+        batch = batch.replace(old_logp=self.score(self.params, batch.tokens, batch.valid))
+    return batch
+
+  def step(self) -> dict:
+    """One RL step; returns its metrics (host scalars)."""
+    rl_cfg = self.rl
+    step = self.step_count
+    t0 = time.time()
+    ro, cursor, row = self.collect(step)
+    t1 = time.time()
+    batch = self.device_batch(ro)
+    shaped = ro.rewards
+    if self.use_ref and self.loss_cfg.kl_mode == 'reward':
+      penalty = losses.kl_reward_penalty(batch.old_logp, batch.ref_logp, batch.completion_mask,
+                                         rl_cfg.kl_beta, self.loss_cfg.kl_estimator)
+      shaped = shaped - host_rows(penalty, self.mesh)
+    advantages = losses.group_advantages(shaped.astype(np.float32), rl_cfg.group_size,
+                                         mode=rl_cfg.advantage_mode)
+    batch = batch.replace(advantages=sharding.put_batch(advantages.astype(np.float32),
+                                                        self.mesh))
+    t2 = time.time()
+    train_state = self.state.train
+    with sharding.use_mesh(self.mesh, self.rules):
+      for _ in range(rl_cfg.num_iterations):
+        train_state, update_metrics = self.train_step(train_state, batch)
+    update_metrics = jax.device_get(update_metrics)
+    t3 = time.time()
+    self.state = self.state.replace(train=train_state, prompt_cursor=jax.device_put(
+        jnp.int32(cursor), sharding.replicated(self.mesh)))
+
+    row.update({f'reward/{k}': float(v.mean()) for k, v in ro.per_reward.items()})
+    row.update({f'reward_std/{k}': float(v.std()) for k, v in ro.per_reward.items()})
+    if 'accuracy' in ro.per_reward:
+      row['accuracy'] = float(ro.per_reward['accuracy'].mean())
+    row.update(
+        reward=float(ro.rewards.mean()), reward_std=float(ro.rewards.std()),
+        response_len=float(ro.lengths.mean()), response_len_max=int(ro.lengths.max()),
+        clipped_frac=float((~ro.stopped).mean()),
+        learning_rate=float(learning_rate(rl_cfg, step + 1, rl_cfg.steps)),
+        prompt_cursor=cursor, rollout_s=t1 - t0, reference_s=t2 - t1, update_s=t3 - t2,
+        step_s=t3 - t0, tokens_per_second=float(ro.lengths.sum()) / (t1 - t0),
+        compiles=metrics.compile_count(),
+        **{k: float(v) for k, v in update_metrics.items()})
+    return row
+
+
+def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
+  """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState."""
+  rl_cfg, stage = config.rl, 'rl'
+  model_cfg = ModelConfig.from_config(config.model)
+  ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
+  resuming = ckpt.latest_step() is not None
+  if init_params is None and not resuming:
+    init_params = load_base_params(config, workdir, model_cfg, mesh, rules)
+
+  metrics.note(f'[{stage}] Verifier pool, prompts and compiled rollout/update...')
+  template = templates.get_template(config.data.template)
+  prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
+                        rl_cfg.prompt_len, seed=config.seed + 1)
+  trainer = GRPOTrainer(config, tokenizer, mesh, rules, init_params, prompts)
+  if resuming:
+    trainer.state = ckpt.restore(trainer.state)
+    metrics.note(f'[{stage}] Resumed from step {trainer.step_count}')
+  evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules, pool=trainer.pool)
+  writer = metrics.MetricWriter(
+      workdir, stage, rl_cfg.steps, config.log.tensorboard,
+      console_keys=('reward', 'accuracy', 'response_len', 'kl', 'eval/accuracy', 'compiles'))
+
+  step = trainer.step_count
+  if step == 0:
+    before = evaluator(trainer.params)
+    writer.write(0, before)
+  else:
+    before = next((r for r in metrics.read_metrics(workdir, stage)
+                   if r['step'] == 0 and 'eval/accuracy' in r), None)
+  try:
+    while step < rl_cfg.steps:
+      row = trainer.step()
+      step += 1
+      if step % rl_cfg.eval_every == 0 or step == rl_cfg.steps:
+        row.update(evaluator(trainer.params))
+      if step % rl_cfg.log_every == 0 or 'eval/accuracy' in row:
+        writer.write(step, row)
+      ckpt.maybe_save(step, trainer.state)
+  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
+    if not any(x.is_deleted() for x in jax.tree.leaves(trainer.state)):
+      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
+      ckpt.maybe_save(step, trainer.state, force=True)
+    ckpt.close()
+    trainer.pool.close()
+    raise
+  ckpt.maybe_save(step, trainer.state, force=True)
+  ckpt.close()
+  trainer.pool.close()
+  writer.close()
+  final = next((r for r in reversed(metrics.read_metrics(workdir, stage))
+                if 'eval/accuracy' in r), None)
+  plot = metrics.plot_metrics(workdir, stage, ['reward', 'eval/accuracy', 'eval/format',
+                                               'response_len', 'kl'])
+  if final is not None:
+    evaluator.print_table(final, f'R1-Zero: held-out accuracy before / after {step} RL steps',
+                          before=before)
+  if plot:
+    metrics.note(f'[{stage}] Curves: {plot}')
+  return trainer.state
+
+
+def all_hosts_min(value: int) -> int:
+  """The smallest value over hosts, so that every host runs the same number of rollouts."""
+  if jax.process_count() == 1:
+    return value
+  return int(np.min(multihost_utils.process_allgather(np.int32(value))))
+
+
+def load_base_params(config, workdir: str, model_cfg, mesh, rules):
+  """Parameters of the base model: rl.init_from (a workdir) or this workdir's pretrain stage."""
+  base = config.rl.init_from or workdir
+  ckpt = checkpoint.Checkpointer(base, 'pretrain', every=0, keep=1)
+  if ckpt.latest_step() is None:
+    raise ValueError(f'no base model: {base}/checkpoints/pretrain is empty; run the pretrain '
+                     'stage first (stages=pretrain+rl) or set rl.init_from to its workdir')
+  tx = make_optimizer(config.train)
+  target, _ = create_train_state(model_cfg, tx, jax.random.key(0), mesh, rules)
+  params = ckpt.restore(target).params
+  ckpt.close()
+  metrics.note(f'[rl] Base model from {base} (pretrain step {ckpt.latest_step()})')
+  return params
