@@ -20,8 +20,8 @@ Choices, stated once:
     Greedy (temperature 0) reports the plain model log-prob (temperature 1) of the argmax.
   * A row's mask covers its generated tokens up to and including the first stop id; after it,
     tokens are `pad_id` and log-probs 0.
-  * RNG: the key of decode step i is `fold_in(rng, i)`; with jax's partitionable threefry the
-    draws do not depend on the mesh.
+  * Sampling is by inverse CDF with one uniform per row and step; step i's uniforms come
+    from `fold_in(rng, i)`, and with jax's partitionable threefry they do not depend on the mesh.
 
 Usage (the RL loop; see `Sampler` for the sharded, compile-once form):
 
@@ -120,8 +120,12 @@ def _filter_top_p(logits, p: float):
   return jnp.where(logits >= threshold, logits, -jnp.inf)
 
 
-def _choose(logits, key, cfg: SamplingConfig):
-  """Next token and its log-prob from logits [R, V] (float32)."""
+def _choose(logits, uniform, cfg: SamplingConfig):
+  """Next token and its log-prob from logits [R, V] (float32) and one uniform [R] per row.
+
+  Sampling is by inverse CDF: the first token whose cumulative probability exceeds
+  uniform * total. One random number per row instead of V Gumbel variates (whose RNG and
+  logs cost more than the rest of the sampling step on CPU)."""
   if cfg.temperature == 0.0:
     logp = jax.nn.log_softmax(logits, axis=-1)
     token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
@@ -132,7 +136,10 @@ def _choose(logits, key, cfg: SamplingConfig):
       filtered = _filter_top_k(filtered, cfg.top_k)
     if cfg.top_p < 1.0:
       filtered = _filter_top_p(filtered, cfg.top_p)
-    token = jax.random.categorical(key, filtered, axis=-1).astype(jnp.int32)
+    cdf = jnp.cumsum(jnp.exp(filtered), axis=-1)  # removed tokens add 0: never chosen
+    # Scaled just below the total so that rounding cannot pick past the last kept token.
+    threshold = uniform * cdf[:, -1] * (1.0 - 1e-6)
+    token = jnp.sum(cdf <= threshold[:, None], axis=-1, dtype=jnp.int32)
   token_logp = jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
   return token, token_logp
 
@@ -182,7 +189,10 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   key_valid = jnp.pad(prompt_valid, ((0, 0), (0, new)))                   # [R, S]
   slots = jnp.arange(cache_len, dtype=jnp.int32)
 
-  token, logp = _choose(last_logits, jax.random.fold_in(rng, 0), cfg)
+  # One uniform per row and step; step i's come from fold_in(rng, i).
+  uniforms = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(rng, i), (rows,)))(
+      jnp.arange(new))                                                    # [N, R]
+  token, logp = _choose(last_logits, uniforms[0], cfg)
   done = _is_stop(token, cfg.stop_ids)
   tokens = jnp.full((rows, new), cfg.pad_id, jnp.int32).at[:, 0].set(token)
   logprobs = jnp.zeros((rows, new), jnp.float32).at[:, 0].set(logp)
@@ -203,7 +213,7 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
         {'params': params}, token[:, None], (prompt_lens + step - 1)[:, None],
         attn_mask[:, None, :], cache=cache, cache_index=slot)
     cache = _constrain_cache(cache)
-    token, logp = _choose(logits[:, 0].astype(jnp.float32), jax.random.fold_in(rng, step), cfg)
+    token, logp = _choose(logits[:, 0].astype(jnp.float32), uniforms[step], cfg)
     token = jnp.where(done, cfg.pad_id, token)
     logp = jnp.where(done, 0.0, logp)
     lengths = lengths + (~done).astype(jnp.int32)

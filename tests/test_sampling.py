@@ -148,14 +148,14 @@ def _fixed_params():
 
 
 def _allowed(temperature, top_k, top_p):
-  """The support after temperature, top-k then top-p, from NumPy."""
+  """The distribution after temperature, top-k then top-p, from NumPy: {token: prob}."""
   order = np.argsort(-FIXED_LOGITS)
   keep = order[:top_k] if top_k else order
   logits = FIXED_LOGITS[keep] / temperature
   probs = np.exp(logits - logits.max())
   probs /= probs.sum()
-  before = np.cumsum(probs) - probs
-  return set(keep[before < top_p].tolist())
+  kept = (np.cumsum(probs) - probs) < top_p
+  return dict(zip(keep[kept].tolist(), (probs[kept] / probs[kept].sum()).tolist()))
 
 
 @pytest.mark.parametrize('temperature,top_k,top_p', [(1.0, 5, 1.0), (1.0, 0, 0.5),
@@ -168,8 +168,11 @@ def test_top_k_top_p_stay_in_allowed_set(temperature, top_k, top_p):
   s, _ = _run(prompts, mask, cfg, params=_fixed_params(), seed=7)
   allowed = _allowed(temperature, top_k, top_p)
   seen = set(s.tokens.ravel().tolist())
-  assert seen <= allowed, (sorted(seen - allowed), sorted(allowed))
-  assert seen == allowed  # 1536 draws reach every allowed token
+  assert seen <= set(allowed), (sorted(seen - set(allowed)), sorted(allowed))
+  assert seen == set(allowed)  # 1536 draws reach every allowed token
+  counts = np.bincount(s.tokens.ravel(), minlength=CFG.vocab_size) / s.tokens.size
+  total_variation = 0.5 * sum(abs(counts[t] - p) for t, p in allowed.items())
+  assert total_variation < 0.06, total_variation  # and with the right frequencies
   # log-probs are of the temperature-scaled policy before truncation
   logp = jax.nn.log_softmax(FIXED_LOGITS / temperature)
   np.testing.assert_allclose(s.logprobs, np.asarray(logp)[s.tokens], atol=1e-5)
