@@ -34,7 +34,9 @@ def get_config():
       # How each pretraining document answers: with worked reasoning, with a bare
       # answer (no steps), or without the R1 tags. See r1jax/data/corpus.py.
       mode_probs={'cot': 0.3, 'direct': 0.5, 'noformat': 0.2},
-      seq_len=160,          # tokens per pretraining document (prompt + completion)
+      seq_len=176,          # tokens per pretraining document (prompt + completion)
+      share_prefix=True,    # compute a prefix shared by all documents once per batch
+      number_pieces=0,      # tokenizer: integers below this are single pieces (0 = digits)
   ))
 
   # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.

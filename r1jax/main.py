@@ -28,7 +28,8 @@ def load_or_train_tokenizer(config, workdir: str):
     records = source.load_records(config.data, 'train')[:20000]
     return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
   return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
-                                           config.model.vocab_size, lines)
+                                           config.model.vocab_size, lines,
+                                           config.data.number_pieces)
 
 
 def run(config, workdir: str) -> dict:

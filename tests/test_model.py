@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from r1jax.models import (KVCache, ModelConfig, Transformer, causal_mask, count_params,
-                          forward, init_params)
+                          forward, forward_with_prefix, init_params)
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
 
@@ -88,3 +88,17 @@ def test_causal_mask_combines_validity():
   valid = jnp.array([[False, True, True]])
   mask = np.asarray(causal_mask(valid))[0]
   assert mask.tolist() == [[False, False, False], [False, True, False], [False, True, True]]
+
+
+def test_shared_prefix_forward_equals_full_forward(params):
+  prefix, rows = _tokens(1, 5)[0], _tokens(3, 6, seed=1)
+  full = jnp.concatenate([jnp.broadcast_to(prefix, (3, 5)), rows], axis=1)
+  np.testing.assert_allclose(forward_with_prefix(CFG, params, prefix, rows),
+                             forward(CFG, params, full)[:, 5:], atol=1e-5)
+
+  def loss(p, fn):
+    return jnp.mean(fn(p) ** 2)
+  g_prefix = jax.grad(loss)(params, lambda p: forward_with_prefix(CFG, p, prefix, rows))
+  g_full = jax.grad(loss)(params, lambda p: forward(CFG, p, full)[:, 5:])
+  for a, b in zip(jax.tree.leaves(g_prefix), jax.tree.leaves(g_full)):
+    np.testing.assert_allclose(a, b, atol=1e-6)

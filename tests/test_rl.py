@@ -125,3 +125,23 @@ def test_r1_zero_stage_resumes_exactly_and_reports(tmp_path):
     assert key in rl_rows[-1], key
   assert (tmp_path / 'rl_curves.png').stat().st_size > 1000
   assert (tmp_path / 'pretrain_curves.png').exists()
+
+
+def test_shared_prompt_prefix_gives_the_same_logprobs(tokenizer):
+  from r1jax.data import pipeline
+  from r1jax.models import ModelConfig, init_params
+  cfg = ModelConfig(vocab_size=512, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
+  params = init_params(cfg, jax.random.key(0))
+  texts = ['A conversation. User: Compute 3 + 4. Assistant:', 'A conversation. User: Hi. Assistant:']
+  enc = pipeline.encode_prompts(tokenizer, texts, 24, keep_shared_prefix=True)
+  assert not enc['mask'][:, :-1].all(axis=0).all()   # padding sits after the shared head
+  prefix_len = pipeline.shared_prefix_len(enc['tokens'], enc['mask'])
+  assert prefix_len == 1 + len(tokenizer.encode('A conversation. User:'))
+  completion = np.random.default_rng(0).integers(4, 512, (2, 5)).astype(np.int32)
+  tokens = np.concatenate([enc['tokens'], completion], 1)
+  valid = np.concatenate([enc['mask'], np.ones((2, 5), bool)], 1)
+  plain = rl.completion_logprobs(cfg, params, tokens, valid, 24, 1.0)
+  shared = rl.completion_logprobs(cfg, params, tokens, valid, 24, 1.0,
+                                  prefix=enc['tokens'][0, :prefix_len])
+  for a, b in zip(plain, shared):
+    np.testing.assert_allclose(a, b, atol=1e-5)

@@ -37,14 +37,23 @@ def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len:
   return dict(tokens=tokens, loss_mask=loss_mask)
 
 
-def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int
-                   ) -> dict[str, np.ndarray]:
+def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
+                   keep_shared_prefix: bool = False) -> dict[str, np.ndarray]:
   """Left-padded `[PAD ...] [BOS] prompt` rows, so every prompt ends at the same position.
 
   Returns tokens int32 [N, prompt_len] and mask bool [N, prompt_len] (True on real tokens).
+  With keep_shared_prefix, the tokens every prompt starts with stay in the first columns and
+  the padding goes after them (`[BOS] shared [PAD ...] rest`), so the shared prefix can be
+  computed once (`models.forward_with_prefix`); positions skip padding either way.
   Raises ValueError naming `rl.prompt_len` if any prompt does not fit.
   """
   encoded = tokenizer.encode_batch(prompts)
+  shared = 0
+  if keep_shared_prefix and encoded:
+    first = encoded[0]
+    shared = min(len(p) for p in encoded)
+    for p in encoded[1:]:
+      shared = next((i for i in range(shared) if p[i] != first[i]), shared)
   longest = 1 + max((len(p) for p in encoded), default=0)
   if longest > prompt_len:
     raise ValueError(f'a prompt needs {longest} tokens (with BOS) but rl.prompt_len={prompt_len}; '
@@ -52,9 +61,13 @@ def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int
   tokens = np.full((len(prompts), prompt_len), tokenizer.pad_id, np.int32)
   mask = np.zeros((len(prompts), prompt_len), bool)
   for i, p in enumerate(encoded):
-    n = 1 + len(p)
-    tokens[i, prompt_len - n:] = [tokenizer.bos_id] + p
-    mask[i, prompt_len - n:] = True
+    head, rest = [tokenizer.bos_id] + p[:shared], p[shared:]
+    if keep_shared_prefix:  # the shared head stays left-aligned
+      tokens[i, :len(head)], mask[i, :len(head)] = head, True
+    else:
+      rest = head + rest
+    if rest:
+      tokens[i, prompt_len - len(rest):], mask[i, prompt_len - len(rest):] = rest, True
   return dict(tokens=tokens, mask=mask)
 
 
@@ -99,3 +112,25 @@ class BatchIterator:
   def epoch(self, step: int) -> float:
     """Fractional epoch reached at the start of `step` (for logging)."""
     return step * self.batch_size / self.num_rows
+
+
+def shared_prefix_len(tokens: np.ndarray, mask: np.ndarray | None = None) -> int:
+  """How many leading columns are identical in every row of tokens [N, L] (and, given the
+  validity mask [N, L], real tokens in every row)."""
+  same = np.all(tokens == tokens[:1], axis=0)
+  if mask is not None:
+    same &= np.all(mask, axis=0)
+  return tokens.shape[1] if same.all() else int(np.argmin(same))
+
+
+def split_prefix(arrays: dict[str, np.ndarray], prefix_len: int
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+  """Documents sharing their first `prefix_len` tokens (e.g. a constant system prompt) ->
+  (prefix int32 [prefix_len], rows [N, W]) with W trimmed to the longest row; the trainer
+  computes the prefix once per batch (`models.forward_with_prefix`)."""
+  tokens = arrays['tokens']
+  if shared_prefix_len(tokens) < prefix_len:
+    raise ValueError(f'the documents do not all start with the same {prefix_len} tokens')
+  used = np.nonzero(arrays['loss_mask'].any(axis=0))[0]
+  end = max(int(used[-1]) + 1 if len(used) else 0, prefix_len + 2)
+  return tokens[0, :prefix_len].copy(), {k: v[:, prefix_len:end] for k, v in arrays.items()}

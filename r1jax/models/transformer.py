@@ -250,6 +250,33 @@ def forward(cfg: ModelConfig, params, tokens, valid=None):
   return logits
 
 
+def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None):
+  """Forward of [prefix ; tokens[b]] for every row b, computing the shared prefix once.
+
+  prefix int32 [P0] (the same leading tokens of every sequence, e.g. a constant system
+  prompt), tokens [B, T] (the rest of each sequence; `valid` [B, T] marks real tokens, so rows
+  may hold padding anywhere) -> logits [B, T, V] of the row tokens: exactly `forward` on the
+  concatenation, restricted to the last T positions, at about (P0 + B*T) / (B*(P0 + T)) of
+  the cost. Gradients reach the prefix through its keys and values (broadcasting's transpose
+  sums over rows).
+  """
+  prefix_len, (batch, length) = prefix.shape[0], tokens.shape
+  total = prefix_len + length
+  model = Transformer(cfg)
+  slots = jnp.arange(total)
+  prefix_mask = (slots[:prefix_len, None] >= slots[None, :]) & (slots[None, :] < prefix_len)
+  _, cache = model.apply({'params': params}, prefix[None], slots[None, :prefix_len],
+                         prefix_mask[None], cache=KVCache.zeros(cfg, 1, total), cache_index=0)
+  cache = jax.tree.map(lambda x: jnp.broadcast_to(x, (batch,) + x.shape[1:]), cache)
+  if valid is None:
+    valid = jnp.ones(tokens.shape, bool)
+  positions = prefix_len + jnp.maximum(jnp.cumsum(valid, axis=-1) - 1, 0)
+  mask = jnp.concatenate([jnp.ones((batch, length, prefix_len), bool), causal_mask(valid)], -1)
+  logits, _ = model.apply({'params': params}, tokens, positions, mask, cache=cache,
+                          cache_index=prefix_len)
+  return logits
+
+
 def init_params(cfg: ModelConfig, rng, boxed: bool = False):
   """Random parameters. boxed=True keeps the LogicallyPartitioned metadata (for sharding)."""
   tokens = jnp.zeros((1, 4), jnp.int32)

@@ -9,6 +9,7 @@ in/out shardings and the state donated. Batches are a pure function of the step
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 
@@ -16,16 +17,24 @@ from r1jax import checkpoint, evaluate, metrics, sharding
 from r1jax.data import corpus, pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.losses import next_token_loss
-from r1jax.models import ModelConfig, count_params, flops_per_token, forward
+from r1jax.models import ModelConfig, count_params, flops_per_token, forward, forward_with_prefix
 from r1jax.train.state import create_train_state, learning_rate, make_optimizer
 
 
-def make_train_step(model_cfg: ModelConfig, tx):
+def document_logits(model_cfg: ModelConfig, params, tokens, prefix=None):
+  """Logits predicting tokens[:, 1:] from tokens[:, :-1] [B, L-1, V]; with `prefix` [P0]
+  the rows continue that shared prefix, which is computed once."""
+  if prefix is None:
+    return forward(model_cfg, params, tokens[:, :-1])
+  return forward_with_prefix(model_cfg, params, prefix, tokens[:, :-1])
+
+
+def make_train_step(model_cfg: ModelConfig, tx, prefix=None):
   def train_step(state, batch):
     tokens, loss_mask = batch['tokens'], batch['loss_mask']  # [B, L]
 
     def loss_fn(params):
-      logits = forward(model_cfg, params, tokens[:, :-1])  # [B, L-1, V]
+      logits = document_logits(model_cfg, params, tokens, prefix)  # [B, L-1, V]
       return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])
 
     (_, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
@@ -36,22 +45,23 @@ def make_train_step(model_cfg: ModelConfig, tx):
   return train_step
 
 
-def make_eval_step(model_cfg: ModelConfig):
+def make_eval_step(model_cfg: ModelConfig, prefix=None):
   def eval_step(params, batch):
     tokens, loss_mask = batch['tokens'], batch['loss_mask']
-    logits = forward(model_cfg, params, tokens[:, :-1])
+    logits = document_logits(model_cfg, params, tokens, prefix)
     return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])[1]
   return eval_step
 
 
-def compile_steps(model_cfg, tx, mesh, rules, state_shardings):
+def compile_steps(model_cfg, tx, mesh, rules, state_shardings, prefix=None):
   """The jitted train and eval steps, bound to the mesh's shardings."""
+  prefix = None if prefix is None else jnp.asarray(prefix, jnp.int32)
   batch_shard = {'tokens': sharding.batch_sharding(mesh), 'loss_mask': sharding.batch_sharding(mesh)}
-  train_step = jax.jit(make_train_step(model_cfg, tx),
+  train_step = jax.jit(make_train_step(model_cfg, tx, prefix),
                        in_shardings=(state_shardings, batch_shard),
                        out_shardings=(state_shardings, sharding.replicated(mesh)),
                        donate_argnums=0)
-  eval_step = jax.jit(make_eval_step(model_cfg),
+  eval_step = jax.jit(make_eval_step(model_cfg, prefix),
                       in_shardings=(state_shardings.params, batch_shard),
                       out_shardings=sharding.replicated(mesh))
   return train_step, eval_step
@@ -86,6 +96,15 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
   metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
   train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
   heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  prefix = None
+  if config.data.share_prefix:  # e.g. the R1-Zero preamble: computed once per batch
+    prefix_len = min(pipeline.shared_prefix_len(train_arrays['tokens']),
+                     pipeline.shared_prefix_len(heldout_arrays['tokens']))
+    if prefix_len > 1:
+      prefix, train_arrays = pipeline.split_prefix(train_arrays, prefix_len)
+      heldout_arrays = pipeline.split_prefix(heldout_arrays, prefix_len)[1]
+      metrics.note(f'[{stage}] Shared prefix of {prefix_len} tokens computed once per batch; '
+                   f'rows of {train_arrays["tokens"].shape[1]} tokens')
   batches = pipeline.BatchIterator(train_arrays, train_cfg.batch_size, seed=config.seed)
 
   metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
@@ -99,12 +118,14 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
     metrics.note(f'[{stage}] Resumed from step {int(state.step)}')
 
   with sharding.use_mesh(mesh, rules):
-    train_step, eval_step = compile_steps(model_cfg, tx, mesh, rules, shardings)
+    train_step, eval_step = compile_steps(model_cfg, tx, mesh, rules, shardings, prefix)
   evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules)
   writer = metrics.MetricWriter(workdir, stage, train_cfg.steps, config.log.tensorboard,
                                 console_keys=('loss', 'eval/loss', 'eval/accuracy'))
-  flops_per_step = 3 * flops_per_token(model_cfg, config.data.seq_len // 2) * (
-      train_cfg.batch_size * (config.data.seq_len - 1))
+  row_len = train_arrays['tokens'].shape[1] - 1
+  prefix_len = 0 if prefix is None else len(prefix)
+  flops_per_step = 3 * flops_per_token(model_cfg, (prefix_len + row_len) // 2) * (
+      train_cfg.batch_size * row_len + prefix_len)
 
   def evaluate_now(step):
     with sharding.use_mesh(mesh, rules):

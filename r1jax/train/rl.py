@@ -31,7 +31,7 @@ from jax.experimental import multihost_utils
 from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
-from r1jax.models import ModelConfig, forward
+from r1jax.models import ModelConfig, forward, forward_with_prefix
 from r1jax.train.state import TrainState, create_train_state, learning_rate, make_optimizer
 
 
@@ -61,18 +61,28 @@ def loss_config(rl_cfg) -> losses.PolicyLossConfig:
   return losses.PolicyLossConfig.from_config(kwargs)
 
 
-def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, temperature: float):
-  """log pi(completion token) and entropy under softmax(logits / T): [R, N] each."""
-  logits = forward(model_cfg, params, tokens[:, :-1], valid[:, :-1])[:, prompt_len - 1:]
+def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, temperature: float,
+                        prefix=None):
+  """log pi(completion token) and entropy under softmax(logits / T): [R, N] each.
+
+  tokens, valid [R, P + N]; with `prefix` [P0] (the first P0 columns, equal in every row) the
+  prefix is computed once for all rows."""
+  if prefix is None:
+    logits = forward(model_cfg, params, tokens[:, :-1], valid[:, :-1])[:, prompt_len - 1:]
+  else:
+    start = prefix.shape[0]
+    logits = forward_with_prefix(model_cfg, params, prefix, tokens[:, start:-1],
+                                 valid[:, start:-1])[:, prompt_len - 1 - start:]
   logits = logits.astype(jnp.float32) / max(temperature, 1e-6)
   return losses.token_logprobs(logits, tokens[:, prompt_len:]), losses.token_entropy(logits)
 
 
-def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float):
+def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float,
+                    prefix=None):
   def train_step(state: TrainState, batch: RolloutBatch):
     def loss_fn(params):
       logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
-                                          prompt_len, temperature)
+                                          prompt_len, temperature, prefix)
       ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
       return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
                                 loss_cfg, ref_logp=ref, entropy=entropy)
@@ -84,9 +94,10 @@ def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, tempe
   return train_step
 
 
-def make_score_fn(model_cfg, prompt_len: int, temperature: float):
+def make_score_fn(model_cfg, prompt_len: int, temperature: float, prefix=None):
   def score(params, tokens, valid):
-    return completion_logprobs(model_cfg, params, tokens, valid, prompt_len, temperature)[0]
+    return completion_logprobs(model_cfg, params, tokens, valid, prompt_len, temperature,
+                               prefix)[0]
   return score
 
 
@@ -106,13 +117,19 @@ class PromptBatch:
 
 
 class TaskPrompts:
-  """Deterministic stream of task prompts: a new permutation per epoch, read at a cursor."""
+  """Deterministic stream of task prompts: a new permutation per epoch, read at a cursor.
 
-  def __init__(self, records, tokenizer, template, prompt_len: int, seed: int):
+  With share_prefix, the tokens all prompts start with (the template's preamble) stay in the
+  first columns (`shared_prefix`), and the trainer computes them once per batch."""
+
+  def __init__(self, records, tokenizer, template, prompt_len: int, seed: int,
+               share_prefix: bool = False):
     self.texts = [template.prompt(r['question']) for r in records]
     self.metadata = [Example.from_record(r).metadata() for r in records]
-    self.encoded = pipeline.encode_prompts(tokenizer, self.texts, prompt_len)
+    self.encoded = pipeline.encode_prompts(tokenizer, self.texts, prompt_len, share_prefix)
     self.order = pipeline.BatchIterator({'index': np.arange(len(records))}, 1, seed)
+    shared = pipeline.shared_prefix_len(self.encoded['tokens'], self.encoded['mask'])
+    self.shared_prefix = self.encoded['tokens'][0, :shared] if share_prefix and shared > 1 else None
 
   def take(self, cursor: int, count: int) -> PromptBatch:
     """Prompts [cursor, cursor + count) of the stream."""
@@ -167,6 +184,7 @@ class GRPOTrainer:
     self.config, self.rl, self.tokenizer, self.mesh, self.rules = (
         config, config.rl, tokenizer, mesh, rules)
     self.prompts = prompts
+    self.prefix = getattr(prompts, 'shared_prefix', None)  # computed once per batch if set
     self.model_cfg = ModelConfig.from_config(config.model)
     self.loss_cfg = loss_config(self.rl)
     self.use_ref = self.rl.kl_beta > 0
@@ -196,13 +214,15 @@ class GRPOTrainer:
             pad_id=self.tokenizer.pad_id,
             stop_ids=(self.tokenizer.eos_id,) if rl_cfg.stop_on_eos else ()),
         mesh, self.rules)
+    prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):
       self.train_step = jax.jit(
           make_train_step(self.model_cfg, self.tx, self.loss_cfg, rl_cfg.prompt_len,
-                          rl_cfg.temperature),
+                          rl_cfg.temperature, prefix),
           in_shardings=(self.shardings, self.batch_shardings),
           out_shardings=(self.shardings, sharding.replicated(mesh)), donate_argnums=0)
-      self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature),
+      self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature,
+                                         prefix),
                            in_shardings=(self.shardings.params, rows2, rows2),
                            out_shardings=rows2)
     # The sampler's log-probs are the old policy's exactly when nothing else moved it.
@@ -337,7 +357,11 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
   metrics.note(f'[{stage}] Verifier pool, prompts and compiled rollout/update...')
   template = templates.get_template(config.data.template)
   prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
-                        rl_cfg.prompt_len, seed=config.seed + 1)
+                        rl_cfg.prompt_len, seed=config.seed + 1,
+                        share_prefix=config.data.share_prefix)
+  if prompts.shared_prefix is not None:
+    metrics.note(f'[{stage}] Shared prompt prefix of {len(prompts.shared_prefix)} tokens '
+                 'computed once per batch')
   trainer = GRPOTrainer(config, tokenizer, mesh, rules, init_params, prompts)
   if resuming:
     trainer.state = ckpt.restore(trainer.state)

@@ -78,3 +78,13 @@ def test_load_or_train_reuses_the_saved_model(lines, tmp_path):
   assert again.model_proto == first.model_proto
   with pytest.raises(ValueError, match='model.vocab_size=600'):
     load_or_train_tokenizer(str(tmp_path), 600, lambda: lines)
+
+
+def test_number_pieces_are_single_tokens(tokenizer_lines):
+  from r1jax.data.tokenizer import train_tokenizer
+  tok = train_tokenizer(tokenizer_lines, 768, number_pieces=100)
+  for text in (' 17', '17', ' 99', ' 0'):
+    assert len(tok.encode(text)) == 1, (text, [tok.id_to_piece(i) for i in tok.encode(text)])
+  pieces = [tok.id_to_piece(i) for i in tok.encode('12 + 130 = -7/3')]
+  assert pieces[:2] == ['12', '▁+'] and '13' in pieces
+  assert tok.decode(tok.encode('12 + 130 = -7/3')) == '12 + 130 = -7/3'
