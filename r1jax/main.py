@@ -8,12 +8,13 @@ workdir, and a finished stage is not trained again.
 """
 import os
 
-from absl import app, flags
+from absl import app, flags, logging
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and plots.')
+_QUIET = flags.DEFINE_bool('quiet_libraries', True, 'Hide INFO logs of Orbax/JAX.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -63,6 +64,8 @@ def run(config, workdir: str) -> dict:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
+  if _QUIET.value:  # Orbax and JAX log every checkpoint step at INFO
+    logging.set_verbosity(logging.WARNING)
   from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
   try:
     run(_CONFIG.value, _WORKDIR.value)

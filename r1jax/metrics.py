@@ -71,7 +71,7 @@ class MetricWriter:
     if self._tb is not None:
       for name, value in row.items():
         if name not in ('step', 'stage', 'time'):
-          self._tb.add_scalar(name, value, int(step))
+          self._tb.add_scalar(name.replace('@', '_at_'), value, int(step))  # TB-legal names
       self._tb.flush()
     if console:
       self.progress(step, row)

@@ -11,14 +11,13 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from r1jax import checkpoint, evaluate, metrics, sharding
 from r1jax.data import corpus, pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.losses import next_token_loss
 from r1jax.models import ModelConfig, count_params, flops_per_token, forward, forward_with_prefix
-from r1jax.train.state import create_train_state, learning_rate, make_optimizer
+from r1jax.train.state import create_train_state, gradient_step, learning_rate, make_optimizer
 
 
 def document_logits(model_cfg: ModelConfig, params, tokens, prefix=None):
@@ -37,11 +36,7 @@ def make_train_step(model_cfg: ModelConfig, tx, prefix=None):
       logits = document_logits(model_cfg, params, tokens, prefix)  # [B, L-1, V]
       return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])
 
-    (_, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    step_metrics['grad_norm'] = optax.tree.norm(grads)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), step_metrics
+    return gradient_step(state, tx, loss_fn)
   return train_step
 
 

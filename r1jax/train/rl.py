@@ -25,14 +25,14 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from jax.experimental import multihost_utils
 
 from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix
-from r1jax.train.state import TrainState, create_train_state, learning_rate, make_optimizer
+from r1jax.train.state import (TrainState, create_train_state, gradient_step, learning_rate,
+                               make_optimizer)
 
 
 @flax.struct.dataclass
@@ -86,11 +86,7 @@ def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, tempe
       ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
       return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
                                 loss_cfg, ref_logp=ref, entropy=entropy)
-    (_, step_metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
-    updates, opt_state = tx.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
-    step_metrics['grad_norm'] = optax.tree.norm(grads)
-    return state.replace(step=state.step + 1, params=params, opt_state=opt_state), step_metrics
+    return gradient_step(state, tx, loss_fn)
   return train_step
 
 

@@ -64,3 +64,12 @@ def create_train_state(model_cfg: ModelConfig, tx, rng, mesh, rules, params=None
   with sharding.use_mesh(mesh, rules):
     state = jax.jit(init, out_shardings=shardings)(rng, params)
   return state, shardings
+
+
+def gradient_step(state: TrainState, tx, loss_fn):
+  """One optimizer step on `loss_fn(params) -> (loss, metrics)`; adds the gradient norm."""
+  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  updates, opt_state = tx.update(grads, state.opt_state, state.params)
+  params = optax.apply_updates(state.params, updates)
+  metrics['grad_norm'] = optax.tree.norm(grads)
+  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
