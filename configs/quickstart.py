@@ -30,7 +30,7 @@ def get_config(arg=None):
   config.eval.update(num_prompts=96, num_samples=4, max_new_tokens=48, prompt_len=104,
                      batch_size=96)
   config.rl.update(
-      steps=200, prompts_per_step=16, group_size=8, prompt_len=104, max_new_tokens=48,
+      steps=100, prompts_per_step=16, group_size=8, prompt_len=104, max_new_tokens=48,
       learning_rate=2e-4, warmup_steps=5, b2=0.99, grad_clip=1.0,
       kl_beta=0.0, clip_eps_low=0.2, clip_eps_high=0.28,
       eval_every=25, log_every=5)
