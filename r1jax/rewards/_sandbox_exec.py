@@ -63,10 +63,9 @@ def _traversable_by_others(path) -> bool:
     path = os.path.dirname(path)
 
 
-def _expose_stdlib() -> bool:
+def _expose_stdlib(prefix: str) -> bool:
   """Bind-mount the interpreter's prefix under the private /tmp, for interpreters
   installed under a directory nobody cannot enter (e.g. /root)."""
-  prefix = os.path.realpath(sys.base_prefix)
   os.makedirs(STDLIB_MOUNT)
   if _libc.mount(prefix.encode(), STDLIB_MOUNT.encode(), None, MS_BIND | MS_REC, None) != 0:
     return False
@@ -103,6 +102,8 @@ def isolate(cfg) -> dict:
   """Apply the namespaces and privilege drop; returns what was applied."""
   applied = {'net_namespace': False, 'mount_namespace': False, 'pid_namespace': False,
              'uid_nobody': False}
+  # Resolved before /tmp is hidden: a venv under /tmp links to the real interpreter.
+  python, prefix = os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)
   if cfg['network'] in ('auto', 'namespace'):
     applied['net_namespace'] = _unshare(CLONE_NEWNET)
     if cfg['network'] == 'namespace' and not applied['net_namespace']:
@@ -110,12 +111,11 @@ def isolate(cfg) -> dict:
   if _unshare(CLONE_NEWNS):
     applied['mount_namespace'] = _private_tmp()
   applied['pid_namespace'] = _unshare(CLONE_NEWPID)
-  applied['python'] = os.path.realpath(sys.executable)
-  stdlib_ok = _traversable_by_others(applied['python'])
-  if not stdlib_ok and applied['mount_namespace'] and _expose_stdlib():
+  applied['python'] = python
+  stdlib_ok = _traversable_by_others(python)
+  if not stdlib_ok and applied['mount_namespace'] and _expose_stdlib(prefix):
     stdlib_ok = True
-    prefix = os.path.realpath(sys.base_prefix)
-    applied['python'] = STDLIB_MOUNT + applied['python'][len(prefix):]
+    applied['python'] = STDLIB_MOUNT + python[len(prefix):]
   if os.getuid() == 0 and stdlib_ok:
     try:
       os.setgroups([])
