@@ -137,3 +137,13 @@ def _validate_rl(config, data_parallel: int) -> None:
            'devices)')
   _require(len(r.rewards) > 0, 'rl.rewards is empty; e.g. {"accuracy": 1.0, "format": 0.5}')
   _check_sampling('rl', r)
+  modes = ('grpo', 'drgrpo', 'batch_std')
+  _require(r.advantage_mode in modes, f'rl.advantage_mode={r.advantage_mode!r}: use one of {modes}')
+  from r1jax import rewards  # pylint: disable=g-import-not-at-top
+  from r1jax.train.rl import loss_config  # pylint: disable=g-import-not-at-top
+  try:
+    for name in r.rewards:
+      rewards.get_reward(name)
+    loss_config(r)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None

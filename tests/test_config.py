@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from configs import common, quickstart
+from configs import common, grpo_tiny, quickstart, r1_zero
 from r1jax.config import ConfigError, validate
 
 
@@ -20,6 +20,12 @@ def test_defaults_and_experiments_are_valid():
   validate(common.get_config(), 8)
   validate(common.get_config(), 1)
   validate(quickstart.get_config(), 1)
+  for variant in ('grpo', 'dapo', 'drgrpo'):
+    validate(r1_zero.get_config(f'variant={variant}'), 1)
+  config = grpo_tiny.get_config()
+  validate(config, 1)
+  assert dict(config.rl.rewards) == {'even_tokens': 1.0}
+  assert (config.model.d_model, config.rl.group_size, config.rl.kl_beta) == (256, 8, 0.04)
 
 
 def test_unknown_field_suggests_the_close_one():
@@ -62,6 +68,21 @@ def test_each_rule(field, value, message):
   def mutate(c):
     section, _, name = field.rpartition('.')
     (c[section] if section else c)[name] = value
+  _check(mutate, message)
+
+
+@pytest.mark.parametrize('field, value, message', [
+    ('rl.prompts_per_step', 12, r'rl.prompts_per_step=12 is not divisible by the data-parallel size 8'),
+    ('rl.aggregation', 'sum', r"rl.aggregation='sum' is not one of"),
+    ('rl.advantage_mode', 'ppo', r"rl.advantage_mode='ppo': use one of"),
+    ('rl.kl_estimator', 'k4', r"rl.kl_estimator='k4'"),
+    ('rl.rewards', {'acuracy': 1.0}, r"unknown reward 'acuracy'"),
+])
+def test_each_rl_rule(field, value, message):
+  def mutate(c):
+    c.stages = ('pretrain', 'rl')
+    section, _, name = field.rpartition('.')
+    c[section][name] = value
   _check(mutate, message)
 
 
