@@ -6,7 +6,6 @@ Layout in the workdir:
   tokenizer/                    the SentencePiece model (r1jax/data/tokenizer.py)
   config.json                   the config the run started with
 """
-import json
 import os
 
 import jax
@@ -59,10 +58,3 @@ def save_config(workdir: str, config) -> None:
     with open(os.path.join(workdir, 'config.json'), 'w') as f:
       f.write(config.to_json_best_effort(indent=2))
 
-
-def load_config_json(workdir: str) -> dict | None:
-  path = os.path.join(workdir, 'config.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)

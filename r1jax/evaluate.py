@@ -9,7 +9,7 @@ import collections
 import jax
 import numpy as np
 
-from r1jax import metrics, rewards, sampling, sharding
+from r1jax import metrics, rewards, sampling
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig
@@ -93,7 +93,6 @@ class Evaluator:
       prefix = 'level' if key == 'difficulty' else ''
       for name, values in sorted(groups.items()):
         row[f'eval/accuracy/{prefix}{name}'] = float(np.mean(values))
-    self.last_samples = list(zip(self.prompts, texts[::k]))
     return row
 
   def print_table(self, row: dict, title: str, before: dict | None = None) -> None:

@@ -84,11 +84,6 @@ class Samples:
   stopped: jax.Array    # bool [B*G], True if the row ended with a stop id
 
 
-def repeat_prompts(prompts, prompt_mask, group_size: int):
-  """[B, P] -> [B*G, P], each row repeated G times in place (group-major)."""
-  return (jnp.repeat(prompts, group_size, axis=0), jnp.repeat(prompt_mask, group_size, axis=0))
-
-
 def completion_ids(samples, keep_stop: bool = False) -> list[list[int]]:
   """Host side: token ids of each completion, padding stripped. The stop token is dropped
   (it is not part of the answer text) unless keep_stop. Accepts numpy or device Samples."""

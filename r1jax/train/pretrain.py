@@ -134,7 +134,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
   if step >= train_cfg.steps:
     metrics.note(f'[{stage}] Already complete at step {step}')
     return state
-  last_time, last_step, tokens_since = time.time(), step, 0.0
+  last_time, last_step = time.time(), step
   try:
     while step < train_cfg.steps:
       batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
