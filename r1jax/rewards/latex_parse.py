@@ -6,12 +6,19 @@ Bounded by construction: at most MAX_TOKENS tokens and MAX_DEPTH nesting, so a 1
 or megabyte-long input is rejected in linear time with `ParseError`.
 
 AST (tuples):
-  expression: ('num', Fraction, exact: bool) | ('sym', name) | ('const', 'pi'|'e'|'i'|'oo')
+  expression: ('num', Fraction, exact: bool, half_ulp: Fraction | None) | ('sym', name)
+              | ('const', 'pi'|'e'|'i'|'oo')
               | ('add'|'sub'|'mul'|'div'|'pow', a, b) | ('neg', a) | ('fact', a)
               | ('sqrt', a, index_or_None) | ('func', name, a) | ('abs', a) | ('binom', a, b)
   structure:  ('list', [items]) top-level comma list (unordered: several solutions)
               | ('set', [items]) | ('tuple', open, close, [items]) (tuples and intervals)
               | ('union', [items]) | ('rel', op, a, b) | ('pm', a, b) (a ± b)
+              | ('chain', [ops], [operands]) (1 < t <= 5) | ('ratio', [items]) (3:8)
+              | ('matrix', [[row items], ...])
+A decimal literal's half_ulp is half a unit of its last digit (0.67 -> 0.005) when it has at
+least two significant digits, else None: `symbolic` accepts an exact value that rounds to it.
+Names: single letters multiply implicitly (`xy` = x*y); `S_1`, `x_{n}`, `204_5` are one
+symbol; `\sin^2 x` is (sin x)^2 and `\sin^{-1} x` is arcsin x; `\log_2 8` has base 2.
 """
 
 from __future__ import annotations
@@ -29,22 +36,28 @@ class ParseError(ValueError):
 
 
 _FUNCS = {'sin', 'cos', 'tan', 'cot', 'sec', 'csc', 'arcsin', 'arccos', 'arctan',
-          'sinh', 'cosh', 'tanh', 'log', 'ln', 'exp'}
+          'sinh', 'cosh', 'tanh', 'log', 'ln', 'exp', 'arccot', 'arcsec', 'arccsc'}
+_INVERSE = {'sin': 'arcsin', 'cos': 'arccos', 'tan': 'arctan', 'cot': 'arccot',
+            'sec': 'arcsec', 'csc': 'arccsc'}
 _CONSTS = {'pi': 'pi', 'infty': 'oo', 'infinity': 'oo', 'e': 'e'}
 _GREEK = {'alpha', 'beta', 'gamma', 'delta', 'theta', 'lambda', 'mu', 'phi', 'omega',
           'sigma', 'tau', 'rho', 'psi', 'epsilon', 'varepsilon', 'varphi', 'eta', 'xi',
-          'zeta', 'kappa', 'nu', 'chi'}
+          'zeta', 'kappa', 'nu', 'chi', 'iota', 'upsilon', 'omicron', 'Gamma', 'Delta',
+          'Theta', 'Lambda', 'Xi', 'Pi', 'Sigma', 'Upsilon', 'Phi', 'Psi', 'Omega', 'ell'}
 _CMD_OPS = {'cdot': '*', 'times': '*', 'div': '/', 'pm': 'pm', 'mp': 'pm', 'cup': 'cup',
             'le': '<=', 'leq': '<=', 'ge': '>=', 'geq': '>=', 'neq': '!=', 'ne': '!=',
-            'lt': '<', 'gt': '>', '{': '\\{', '}': '\\}'}
-_CMD_KEEP = {'frac', 'dfrac', 'tfrac', 'sqrt', 'binom', 'dbinom', 'tbinom'}
+            'lt': '<', 'gt': '>', '{': '\\{', '}': '\\}', 'leqslant': '<=', 'geqslant': '>=',
+            'approx': '=', 'colon': ':', 'row': 'row', 'matbegin': 'matbegin',
+            'matend': 'matend'}
+_CMD_KEEP = {'frac', 'dfrac', 'tfrac', 'cfrac', 'sqrt', 'binom', 'dbinom', 'tbinom',
+             'emptyset', 'varnothing'}
 _RELOPS = {'=', '<', '>', '<=', '>=', '!='}
 
 _TOKEN_RE = re.compile(r"""
     (?P<num>\d+\.?\d*|\.\d+)
   | (?P<cmd>\\[a-zA-Z]+|\\[{}])
   | (?P<word>[a-zA-Z]+)
-  | (?P<op><=|>=|!=|\*\*|[-+*/^()\[\]{},!|=<>;_'])
+  | (?P<op><=|>=|!=|\*\*|[-+*/^()\[\]{},!|=<>;_':&])
   | (?P<space>\s+)
 """, re.VERBOSE | re.ASCII)   # ASCII digits and letters only
 
@@ -89,6 +102,18 @@ def tokenize(text: str) -> list[str]:
 
 
 _ATOM_START = re.compile(r'^(\d|\.\d|[a-zA-Z]$|\\(?!\{|\}))')
+_INEQ = {'<', '<=', '>', '>='}
+
+
+def number(tok: str):
+  """('num', value, exact, half_ulp) of a numeric token."""
+  value = Fraction(tok)
+  if '.' not in tok:
+    return ('num', value, True, None)
+  digits = tok.replace('.', '').lstrip('0')
+  decimals = len(tok) - tok.index('.') - 1
+  half = Fraction(1, 2 * 10 ** decimals) if len(digits) >= 2 else None
+  return ('num', value, False, half)
 
 
 class _Parser:
@@ -130,24 +155,42 @@ class _Parser:
     return items
 
   def item(self):
-    first = self.relation()
+    first = self.ratio()
     if self.peek() != 'cup':
       return first
     parts = [first]
     while self.peek() == 'cup':
       self.take()
-      parts.append(self.relation())
+      parts.append(self.ratio())
     return ('union', parts)
 
+  def ratio(self):
+    first = self.relation()
+    if self.peek() != ':':
+      return first
+    parts = [first]
+    while self.peek() == ':':
+      self.take()
+      parts.append(self.relation())
+    return ('ratio', parts)
+
   def relation(self):
-    lhs = self.pm_expr()
-    if self.peek() in _RELOPS:
-      op = self.take()
-      rhs = self.pm_expr()
-      if self.peek() in _RELOPS:
-        raise ParseError('chained relations are not supported')
-      return ('rel', op, lhs, rhs)
-    return lhs
+    operands = [self.pm_expr()]
+    ops = []
+    while self.peek() in _RELOPS:
+      ops.append(self.take())
+      operands.append(self.pm_expr())
+      if len(ops) > 2:
+        raise ParseError('relation chain too long')
+    if not ops:
+      return operands[0]
+    if len(ops) == 1:
+      return ('rel', ops[0], operands[0], operands[1])
+    if all(op == '=' for op in ops):   # "y = 2 \cdot 3 = 6": the last value counts
+      return ('rel', '=', operands[0], operands[-1])
+    if set(ops) <= {'<', '<='} or set(ops) <= {'>', '>='}:
+      return ('chain', ops, operands)
+    raise ParseError('mixed relation chain')
 
   def pm_expr(self):
     a = self.expr()
@@ -161,7 +204,7 @@ class _Parser:
     self.enter()
     if self.peek() == 'pm':   # "\pm 3"
       self.take()
-      node = ('pm', ('num', Fraction(0), True), self.term())
+      node = ('pm', ('num', Fraction(0), True, None), self.term())
     else:
       node = self.term()
     while self.peek() in ('+', '-'):
@@ -220,8 +263,22 @@ class _Parser:
       return node
     if tok is not None and tok[0].isdigit() and len(tok) > 1 and '.' not in tok:
       self.tokens[self.pos] = tok[1:]   # \frac12: split the digit run
-      return ('num', Fraction(int(tok[0])), True)
+      return ('num', Fraction(int(tok[0])), True, None)
     return self.atom()
+
+  def subscript(self) -> str:
+    """The text of a subscript after '_': _1, _{12}, _{n+1} (kept as a name)."""
+    self.take('_')
+    if self.peek() != '{':
+      return self.take()
+    self.take()
+    parts = []
+    while self.peek() != '}':
+      if len(parts) > 20:
+        raise ParseError('subscript too long')
+      parts.append(self.take())
+    self.take('}')
+    return ''.join(parts)
 
   def atom(self):
     self.enter()
@@ -229,16 +286,40 @@ class _Parser:
     self.depth -= 1
     return node
 
+  def matrix(self):
+    rows, row = [], [self.pm_expr()]
+    while self.peek() in ('&', 'row'):
+      if self.take() == '&':
+        row.append(self.pm_expr())
+        continue
+      rows.append(row)
+      if self.peek() == 'matend':   # trailing \\ before \end
+        row = None
+        break
+      row = [self.pm_expr()]
+    if row is not None:
+      rows.append(row)
+    self.take('matend')
+    if len({len(r) for r in rows}) != 1:
+      raise ParseError('ragged matrix')
+    return ('matrix', rows)
+
   def _atom(self):
     tok = self.take()
     if tok[0].isdigit() or tok[0] == '.':
-      return ('num', Fraction(tok), '.' not in tok)
+      if self.peek() == '_':   # a number in another base: 204_5
+        return ('sym', f'{tok}_{self.subscript()}')
+      return number(tok)
     if len(tok) == 1 and tok.isalpha():
+      if self.peek() == '_':
+        return ('sym', f'{tok}_{self.subscript()}')
       if tok == 'e':
         return ('const', 'e')
       if tok == 'i':
         return ('const', 'i')
       return ('sym', tok)
+    if tok == 'matbegin':
+      return self.matrix()
     if tok in ('(', '['):
       items = self.items()
       close = self.take()
@@ -254,6 +335,9 @@ class _Parser:
       self.take('}')
       return items[0] if len(items) == 1 else ('set', items)
     if tok == '\\{':
+      if self.peek() == '\\}':
+        self.take()
+        return ('set', [])
       items = self.items()
       self.take('\\}')
       return ('set', items)
@@ -263,10 +347,12 @@ class _Parser:
       return ('abs', node)
     if tok.startswith('\\'):
       name = tok[1:]
-      if name in ('frac', 'dfrac', 'tfrac'):
+      if name in ('frac', 'dfrac', 'tfrac', 'cfrac'):
         return ('div', self.group(), self.group())
       if name in ('binom', 'dbinom', 'tbinom'):
         return ('binom', self.group(), self.group())
+      if name in ('emptyset', 'varnothing'):
+        return ('set', [])
       if name == 'sqrt':
         index = None
         if self.peek() == '[':
@@ -277,13 +363,30 @@ class _Parser:
       if name in _CONSTS:
         return ('const', _CONSTS[name])
       if name in _GREEK:
+        if self.peek() == '_':
+          return ('sym', f'{name}_{self.subscript()}')
         return ('sym', name)
       if name in _FUNCS:
-        if self.peek() == '^':   # \sin^2 x
-          raise ParseError('powers of functions are not supported')
-        arg = self.group() if self.peek() == '{' else self.power()
-        return ('func', name, arg)
+        return self.function(name)
     raise ParseError(f'unexpected {tok!r}')
+
+  def function(self, name):
+    """\\sin x, \\sin(x), \\sin^2 x, \\sin^{-1} x, \\log_2 8, \\log_{b} x."""
+    exponent = base = None
+    if name == 'log' and self.peek() == '_':
+      self.take()
+      base = self.group()
+    if self.peek() == '^':
+      self.take()
+      exponent = self.group()
+    arg = self.group() if self.peek() == '{' else self.power()
+    if exponent is not None and exponent == ('neg', ('num', Fraction(1), True, None)) \
+        and name in _INVERSE:
+      return ('func', _INVERSE[name], arg)
+    node = ('func', name, arg)
+    if base is not None:
+      node = ('div', node, ('func', 'log', base))
+    return node if exponent is None else ('pow', node, exponent)
 
 
 def parse(text: str):

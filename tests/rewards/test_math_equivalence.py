@@ -22,9 +22,9 @@ CASES = [
     ('3/4', '3/4', True), ('3/4', '\\frac{3}{4}', True), ('3/4', '\\dfrac{3}{4}', True),
     ('3/4', '\\tfrac34', True), ('3/4', '0.75', True), ('3/4', '6/8', True),
     ('3/4', '4/3', False), ('3/4', '0.7', False), ('3/4', '\\frac{3}{5}', False),
-    ('5/3', '\\frac53', True), ('5/3', '1\\frac{2}{3}', True), ('5/3', '1.6667', False),
+    ('5/3', '\\frac53', True), ('5/3', '1\\frac{2}{3}', True), ('5/3', '1.6667', True),
     ('5/3', '1.666667', True), ('-5/3', '-\\frac{5}{3}', True), ('-5/3', '\\frac{-5}{3}', True),
-    ('-5/3', '\\frac{5}{3}', False), ('1/3', '0.333', False), ('1/3', '0.3333333', True),
+    ('-5/3', '\\frac{5}{3}', False), ('1/3', '0.333', True), ('1/3', '0.3', False), ('1/3', '0.334', False), ('1/3', '0.3333333', True),
     ('\\frac{1}{2}', '\\frac{2}{4}', True), ('\\frac{1}{2}', '1/2', True),
     ('\\frac{\\sqrt{3}}{2}', '\\sqrt{3}/2', True), ('\\frac{\\sqrt{3}}{2}', '\\frac{3}{2}', False),
     # mixed numbers
@@ -41,10 +41,10 @@ CASES = [
     # radicals, pi, e
     ('\\sqrt{2}', '\\sqrt{2}', True), ('\\sqrt{2}', '\\sqrt2', True), ('\\sqrt{8}', '2\\sqrt{2}', True),
     ('2\\sqrt{3}', '\\sqrt{12}', True), ('2\\sqrt{3}', '3\\sqrt{2}', False),
-    ('\\sqrt{2}', '1.41421356', True), ('\\sqrt{2}', '1.41', False), ('\\sqrt{2}/2', '1/\\sqrt{2}', True),
+    ('\\sqrt{2}', '1.41421356', True), ('\\sqrt{2}', '1.41', True), ('\\sqrt{2}', '1.42', False), ('\\sqrt{2}/2', '1/\\sqrt{2}', True),
     ('\\sqrt[3]{8}', '2', True), ('\\sqrt[3]{27}', '\\sqrt{9}', True), ('\\sqrt[3]{9}', '3', False),
     ('\\pi', '\\pi', True), ('2\\pi', '2 \\pi', True), ('\\frac{\\pi}{2}', '\\pi/2', True),
-    ('\\frac{\\pi}{2}', '0.5\\pi', True), ('\\pi', '3.14', False), ('\\pi', '3.14159265359', True),
+    ('\\frac{\\pi}{2}', '0.5\\pi', True), ('\\pi', '3.14', True), ('\\pi', '3.15', False), ('\\pi', '3.14159265359', True),
     ('4\\pi', '\\pi4', True), ('\\frac{\\pi}{3}', '\\frac{\\pi}{6}', False), ('\\pi r^2', 'r^2\\pi', True),
     ('3+2\\sqrt{2}', '2\\sqrt{2}+3', True), ('3+2\\sqrt{2}', '(1+\\sqrt{2})^2', True),
     ('3-2\\sqrt{2}', '(1+\\sqrt{2})^2', False), ('e^2', 'e\\cdot e', True), ('\\ln 8', '3\\ln 2', True),
@@ -77,7 +77,7 @@ CASES = [
     ('1, 2, 3', '3, 2, 1', True), ('1, 2', '\\{2, 1\\}', True), ('x=1, y=2', '1, 2', True),
     ('3 \\pm \\sqrt{2}', '3+\\sqrt{2}, 3-\\sqrt{2}', True), ('3 \\pm \\sqrt{2}', '3+\\sqrt{2}', False),
     ('x > 3', 'x>3', True), ('x > 3', '3 < x', True), ('x > 3', 'x \\ge 3', False),
-    # several candidates: never rewarded
+    # several candidates against a single gold: never rewarded (the last box counts)
     ('3', '3, 5', False), ('3', '3 or 5', False), ('3', '3 and 5', False), ('3', '\\boxed{3} \\boxed{5}', False),
     ('3', 'x = 3 or x = 5', False), ('3', '\\{3, 5\\}', False), ('3', '3 \\pm 1', False),
     # text answers
@@ -123,8 +123,10 @@ def test_common_forms_take_the_fast_path(s, value):
     ('<think>x</think><answer>\\boxed{34}</answer>', 'auto', '34'),
     ('so the answer is \\boxed{\\frac{1}{2}}.', 'auto', '\\frac{1}{2}'),
     ('first \\boxed{3} then \\boxed{3}', 'boxed', '3'),
-    ('\\boxed{3} or maybe \\boxed{4}', 'boxed', None),
-    ('<answer>3</answer><answer>4</answer>', 'auto', None),
+    # issue 8 class 1: the last answer counts; boxes written together come back together
+    ('\\boxed{3} or maybe \\boxed{4}', 'boxed', '\\boxed{3} \\boxed{4}'),
+    ('\\boxed{8} wait, that is wrong: recount the cases carefully. \\boxed{6}', 'boxed', '6'),
+    ('<answer>3</answer><answer>4</answer>', 'auto', '4'),
     ('<answer>3</answer> and \\boxed{4}', 'boxed', '4'),
     ('<answer>3', 'auto', None), ('no answer here', 'auto', None),
     ('\\boxed{\\frac{1}{2}', 'boxed', None), ('\\boxed 5', 'boxed', '5'),
