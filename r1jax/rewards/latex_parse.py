@@ -379,7 +379,12 @@ class _Parser:
     if self.peek() == '^':
       self.take()
       exponent = self.group()
-    arg = self.group() if self.peek() == '{' else self.power()
+    if self.peek() == '{':
+      arg = self.group()
+    else:   # \sin 2x = sin(2x); \sin x \cos x = sin(x) cos(x)
+      arg = self.power()
+      while self.peek() is not None and re.match(r'^(\d|[a-zA-Z]$)', self.peek()):
+        arg = ('mul', arg, self.power())
     if exponent is not None and exponent == ('neg', ('num', Fraction(1), True, None)) \
         and name in _INVERSE:
       return ('func', _INVERSE[name], arg)

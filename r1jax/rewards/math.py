@@ -23,7 +23,7 @@ MAX_ANSWER_CHARS = 1000     # longer answers are not rewarded
 MAX_BOXES = 20              # more \boxed{} than this in the answer region: not rewarded
 ANSWER_REGION_CHARS = 8000  # answers are looked for in the completion's tail
 DECIMAL_RTOL = 1e-6         # tolerance when two decimals are compared
-BOX_GROUP_GAP = 40          # boxes this close together form one several-answer group
+BOX_GROUP_GAP = 12          # boxes with at most this much text between them form one group
 
 # ---------------------------------------------------------------------------- extraction
 
@@ -57,7 +57,7 @@ def _boxes(text: str) -> list[tuple[int, int, str]] | None:
   return out
 
 
-_GAP_FILLER = re.compile(r'\\q?quad|\\text\s*\{[^{}]*\}|\\[,;:! \]\[()]|[\s$.,;&]|\\\\')
+_GAP_FILLER = re.compile(r'\b(?:and|or)\b|\\q?quad|\\text\s*\{[^{}]*\}|\\[,;:! \]\[()]|[\s$.,;&]|\\\\')
 
 
 def _box_group(text: str) -> list[str] | None:
@@ -117,6 +117,8 @@ def _after_copula(seg: str, spans) -> str | None:
 
 def _answer_in(rest: str, spans) -> str | None:
   """A math span right after the copula, or the sentence if it is math, or its last number."""
+  lead = len(rest) - len(rest.lstrip())
+  rest, spans = rest[lead:], [(s - lead, e - lead, c) for s, e, c in spans]
   end = _SENTENCE_END.search(rest)
   stop = end.start() if end else len(rest)
   for s, e, content in spans:
@@ -124,10 +126,14 @@ def _answer_in(rest: str, spans) -> str | None:
       return content
     if s < stop:
       break
-  sentence = rest[:stop].strip()
-  if not sentence or not re.search(r'\d', sentence) or '$' in sentence or '\\(' in sentence:
+  sentence = rest[:stop].strip(' \t*')
+  choice = re.fullmatch(r'\(?([A-E])\)?', sentence)
+  if choice:   # a multiple-choice letter: "The correct option is (B)."
+    return choice.group(1)
+  if not re.search(r'\d', sentence) or re.search(r'\$(?!\s?\d)|\\\(', sentence):
     return None
-  if not _WORD.search(re.sub(r'\\[a-zA-Z]+', '', sentence)):
+  words = {w.lower() for w in _WORD.findall(re.sub(r'\\[a-zA-Z]+', '', sentence))}
+  if not words - {'and', 'or'} or 'or' in words:   # math, or a hedge for `normalize` to refuse
     return sentence
   numbers = _NUMBER.findall(sentence)
   return numbers[-1].strip() if numbers else None
@@ -161,8 +167,8 @@ def _phrase_answer(text: str) -> str | None:
   numbers = [m for m in _NUMBER.finditer(text)
              if not any(s <= m.start() < e for s, e, _ in spans)]
   items = [(s, e) for s, e, _ in spans] + [(m.start(), m.end()) for m in numbers]
-  if not items:
-    return None
+  if not items:   # no number: perhaps a choice, "The correct option is (B)."
+    return _after_copula(text[-200:], [])
   item_start, item_end = max(items, key=lambda x: x[1])
   bounds = [m.end() for m in _SENTENCE_START.finditer(text, 0, item_start)
             if not any(s <= m.start() < e for s, e, _ in spans)]
@@ -184,7 +190,8 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
 
   source: 'answer_tag' - the last <answer>...</answer>; 'boxed' - the last \\boxed{...};
     'auto' - the last answer tag if the text has one, else the last boxed answer, else the
-    math after 'final answer'/'the answer is'/'is' (or the last math span or number).
+    math after 'final answer'/'the answer is'/'is' (or the last math span or number); with
+    a <think> block this last, unmarked kind is only looked for after </think>.
   The last answer counts (R1's self-corrections: `\\boxed{8} ... wait ... \\boxed{6}` is 6).
   Boxes written together (`\\boxed{-2} and \\boxed{1}`) come back as `\\boxed{-2} \\boxed{1}`:
   `is_equivalent` compares the last one with a single gold, all of them with a gold that
@@ -201,6 +208,9 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
     answer = tags[-1]
     if _BOX_CMD.search(answer):
       return _boxed_answer(answer)
+    words = _WORD.findall(_TEXT_CMD.sub('', re.sub(r'\\[a-zA-Z]+', '', answer)))
+    if len([w for w in words if w.lower() not in ('and', 'or')]) >= 3:
+      return _phrase_answer(answer) or answer.strip()   # a sentence: "The total is 18."
     return answer.strip()
   region = text[-ANSWER_REGION_CHARS:]
   if source == 'boxed':
@@ -213,6 +223,10 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
       if found is not None:
         return found
     return _boxed_answer(region)
+  if '<think>' in text or '</think>' in text:   # unboxed answers count only after thinking
+    if '</think>' not in region:
+      return None
+    region = region[region.rindex('</think>') + len('</think>'):]
   return _phrase_answer(region)
 
 # ---------------------------------------------------------------------------- normalisation
@@ -237,7 +251,7 @@ _MATRIX_BEGIN = re.compile(r'\\begin\s*\{(?:[pbvBV]?matrix|smallmatrix|array)\}(
 _MATRIX_END = re.compile(r'\\end\s*\{(?:[pbvBV]?matrix|smallmatrix|array)\}')
 _LEAD = re.compile(r'^(?:(?:so|thus|therefore|hence),?\s+)?(?:the\s+)?(?:final\s+)?answer'
                    r'\s*(?:is|:)\s*:?\s*', re.I)
-_UNIT_WORD = re.compile(r'^\\?[a-zA-Z]{2,}\.?(?:\^\{?[23]\}?)?$')
+_UNIT_WORD = re.compile(r'^(?:\\?[a-zA-Z]{2,}\.?|[a-zA-Z]{1,5}/[a-zA-Z]{1,5})(?:\^\{?[23]\}?)?$')
 _UNIT_ATTACHED = re.compile(
     r'^(.*\d)\s*(?:cm|mm|km|m|kg|mg|g|ml|mL|L|s|ms|h|hr|hrs|min|ft|in|yd|mi|lb|lbs|oz|'
     r'sq|units?)(?:\^\{?[23]\}?)?$')
@@ -292,7 +306,7 @@ def _clean(answer) -> tuple[str, bool] | None:
   if not _MATRIX_BEGIN.search(s):   # a mis-escaped command: \\le -> \le
     s = re.sub(r'\\\\(?=[a-zA-Z])', r'\\', s)
   s = re.sub(r',\s*\\!\s*', ',', s)               # 4,\! 096,\! 000
-  s = re.sub(r'(\d)\\,(\d{3})', r'\1\2', s)      # 1\,000
+  s = re.sub(r'(?<=\d)\\,(?=\d{3}(?!\d))', '', s)   # 1\,000\,000
   s = re.sub(r'\{\s*,\s*\}', ',', s)              # 1{,}000
   if _MATRIX_BEGIN.search(s):
     s = _MATRIX_END.sub(r' \\matend ', _MATRIX_BEGIN.sub(r' \\matbegin ', s))
@@ -306,7 +320,7 @@ def _clean(answer) -> tuple[str, bool] | None:
   s = _DROP.sub('', s)
   s = _SPACE.sub(' ', s)
   s = re.sub(r'\\[dtc]frac', r'\\frac', s)
-  s = re.sub(r'\\mathbb\s*\{?R\}?', r'(-\\infty, \\infty)', s)
+  s = re.sub(r'\\mathbb\s*\{?R\}?|^\s*all real numbers\s*$', r'(-\\infty, \\infty)', s)
   s = re.sub(r'\\\{\s*\\\}', r'\\emptyset', s)
   s = re.sub(r'\s*\^\s*', '^', ' '.join(s.split()))
   s = _LEAD.sub('', s).strip()
@@ -397,9 +411,11 @@ def _strip_labels(s: str) -> str:
 
 
 def _shift_percent(s: str) -> str:
-  """The /100 reading of a percentage: '40' -> '40/100', '12.5' -> '0.125'."""
-  if re.fullmatch(r'[+-]?\d+', s):
-    return f'{s}/100'
+  """The /100 reading of a percentage: '40' -> '2/5', '12.5' -> '0.125'."""
+  number = fast_number(s)
+  if number is not None and number[1]:
+    value = number[0] / 100
+    return f'{value.numerator}/{value.denominator}'
   m = re.fullmatch(r'([+-]?)(\d*)\.(\d+)', s)
   if m:
     whole = m.group(2).rjust(3, '0')
@@ -468,7 +484,8 @@ _FAST = [
     ('latex_frac', re.compile(r'^([+-]?)\\frac\s*(?:\{\s*([+-]?\d+)\s*\}|(\d))'
                               r'\s*(?:\{\s*(\d+)\s*\}|(\d))$', re.A)),
     ('mixed', re.compile(r'^([+-]?)(\d+)\s+(\d+)\s*/\s*(\d+)$', re.A)),
-    ('latex_mixed', re.compile(r'^([+-]?)(\d+)\s*\\frac\s*\{(\d+)\}\s*\{(\d+)\}$', re.A)),
+    ('latex_mixed', re.compile(r'^([+-]?)(\d+)\s*\\frac\s*(?:\{(\d+)\}|(\d))\s*(?:\{(\d+)\}|(\d))$',
+                               re.A)),
 ]
 
 
@@ -503,6 +520,8 @@ def fast_number(s: str) -> tuple[Fraction, bool, Fraction | None] | None:
       if den == 0:
         return None
       return (-1 if g[0] == '-' else 1) * Fraction(num, den), True, None
+    if kind == 'latex_mixed':
+      g = (g[0], g[1], g[2] or g[3], g[4] or g[5])
     whole, num, den = int(g[1]), int(g[2]), int(g[3])
     if den == 0 or num >= den:   # "2 3/2" is not a mixed number: let the parser decide
       return None

@@ -306,6 +306,10 @@ def structure_equal(a, b) -> bool:
     return ia[0] != 'union' and ib[0] != 'union' and structure_equal(ia, ib)
   if a[0] in ('list', 'set') and b[0] in ('list', 'set'):
     return _unordered_equal(a[1], b[1])
+  if a[0] in ('list', 'set') and b[0] == 'tuple' and b[1:3] == ('(', ')'):
+    return len(a[1]) == len(b[3]) and all(map(structure_equal, a[1], b[3]))   # a=2, b=3
+  if b[0] in ('list', 'set') and a[0] == 'tuple':
+    return structure_equal(b, a)
   if a[0] == 'tuple' and b[0] == 'tuple':
     return (a[1] == b[1] and a[2] == b[2] and len(a[3]) == len(b[3])
             and all(structure_equal(x, y) for x, y in zip(a[3], b[3])))
