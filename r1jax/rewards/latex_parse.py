@@ -1,4 +1,4 @@
-"""A restricted-grammar parser for answer strings (plain math and the LaTeX subset that
+r"""A restricted-grammar parser for answer strings (plain math and the LaTeX subset that
 answers use). It never evaluates anything: it turns text into a small tuple AST that
 `symbolic.py` converts to sympy under size guards.
 

@@ -10,6 +10,8 @@ Two paths decide `is_equivalent(pred, gold)`:
 
 from __future__ import annotations
 
+import bisect
+import math
 import re
 import unicodedata
 from fractions import Fraction
@@ -93,23 +95,48 @@ _HOPE = re.compile(r'I hope (?:it|this) is correct\.?', re.I)
 _FINAL = re.compile(r'\bfinal\s+answer\b', re.I)
 _KEYWORD = re.compile(r'\b(?:final\s+answer|answer)\b', re.I)
 _COPULA = re.compile(r'\b(?:is|are|equals|be)\b|:|(?<![<>!=])=(?!=)', re.I)
-_SPAN = re.compile(r'\$\$(.{1,2000}?)\$\$|\\\[(.{1,2000}?)\\\]|\\\(([^\n]{1,1000}?)\\\)'
-                   r'|(?<!\\)\$((?:\\\$|[^$\n]){1,1000}?)(?<!\\)\$', re.S)
+_DELIMITER = re.compile(r'\$\$|\\\[|\\\]|\\\(|\\\)|(?<!\\)\$')
+_CLOSES = {'$$': '$$', '\\[': '\\]', '\\(': '\\)', '$': '$'}
 _NUMBER = re.compile(r'(?<![A-Za-z\d.])[-+−]?(?:[$€£¥]\s?)?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:\s?/\s?\d+)?'
                      r'(?:\s?(?:\\?%|percent\b))?')
 _SENTENCE_END = re.compile(r'\.(?:\s|$)|\n|;|!|\?')
 _WORD = re.compile(r'(?<!\\)\b[A-Za-z]{2,}\b')
 
 
+def _math_spans(text: str) -> list[tuple[int, int, str]]:
+  """(start, end, content) of the math spans $$..$$, \\[..\\], \\(..\\), $..$ in one linear
+  pass; inline spans ($, \\() do not cross a newline."""
+  spans, open_tok, open_end = [], None, 0
+  for m in _DELIMITER.finditer(text):
+    tok = m.group()
+    if open_tok is not None and tok == _CLOSES[open_tok]:
+      content = text[open_end:m.start()]
+      inline = open_tok in ('$', '\\(')
+      if content.strip() and len(content) <= 2000 and not (inline and '\n' in content):
+        spans.append((open_end - len(open_tok), m.end(), content))
+        open_tok = None
+        continue
+      open_tok = None
+    if open_tok is None and tok in _CLOSES:
+      open_tok, open_end = tok, m.end()
+  return spans
+
+
+def _inside(spans, pos: int) -> bool:
+  """`pos` lies inside one of `spans` (sorted, non-overlapping (start, end, _))."""
+  k = bisect.bisect_right(spans, (pos, math.inf)) - 1
+  return k >= 0 and spans[k][0] <= pos < spans[k][1]
+
+
 def _after_copula(seg: str, spans) -> str | None:
   """The answer after the last 'is'/':'/'=' in `seg` that is followed by a math span or a
   number before the sentence ends (the 'Final Answer: The smallest $k$ is 7.' form)."""
   for m in reversed(list(_COPULA.finditer(seg))[-12:]):
-    if any(s <= m.start() < e for s, e, _ in spans):
+    if _inside(spans, m.start()):
       continue
     rest = seg[m.end():]
-    found = _answer_in(rest, [(s - m.end(), e - m.end(), c) for s, e, c in spans
-                              if s >= m.end()])
+    first = bisect.bisect_left(spans, (m.end(),))
+    found = _answer_in(rest, [(s - m.end(), e - m.end(), c) for s, e, c in spans[first:first + 4]])
     if found is not None:
       return found
   return None
@@ -149,10 +176,9 @@ def _phrase_answer(text: str) -> str | None:
   text = _HOPE.sub('', _JUNK.sub('', text))[-ANSWER_REGION_CHARS:].strip()
   if len(text) <= 200 and not _WORD.search(re.sub(r'\\[a-zA-Z]+', '', text)):
     return text or None   # the whole text is the answer: "1 000", "\frac{10}{9}"
-  spans = [(m.start(), m.end(), next(g for g in m.groups() if g is not None))
-           for m in _SPAN.finditer(text)]
+  spans = _math_spans(text)
   keywords = [m for m in _KEYWORD.finditer(text)
-              if not any(s <= m.start() < e for s, e, _ in spans)]
+              if not _inside(spans, m.start())]
   if keywords:
     start = keywords[-1].end()
     seg = text[start:]
@@ -165,13 +191,13 @@ def _phrase_answer(text: str) -> str | None:
       return found.strip() if found else None
   # No usable keyword: the last math span or number, in its sentence.
   numbers = [m for m in _NUMBER.finditer(text)
-             if not any(s <= m.start() < e for s, e, _ in spans)]
+             if not _inside(spans, m.start())]
   items = [(s, e) for s, e, _ in spans] + [(m.start(), m.end()) for m in numbers]
   if not items:   # no number: perhaps a choice, "The correct option is (B)."
     return _after_copula(text[-200:], [])
   item_start, item_end = max(items, key=lambda x: x[1])
   bounds = [m.end() for m in _SENTENCE_START.finditer(text, 0, item_start)
-            if not any(s <= m.start() < e for s, e, _ in spans)]
+            if not _inside(spans, m.start())]
   earlier = [e for s, e in items if e <= item_start]
   start = max([0] + bounds[-1:] + earlier)
   seg = text[start:item_end]
