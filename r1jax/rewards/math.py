@@ -214,7 +214,8 @@ def _phrase_answer(text: str) -> str | None:
 def extract_answer(text: str, source: str = 'auto') -> str | None:
   """The final answer of a completion, or None.
 
-  source: 'answer_tag' - the last <answer>...</answer>; 'boxed' - the last \\boxed{...};
+  source: 'answer_tag' - the last <answer>...</answer> as written; 'boxed' - the last
+    \\boxed{...};
     'auto' - the last answer tag if the text has one, else the last boxed answer, else the
     math after 'final answer'/'the answer is'/'is' (or the last math span or number); with
     a <think> block this last, unmarked kind is only looked for after </think>.
@@ -235,7 +236,8 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
     if _BOX_CMD.search(answer):
       return _boxed_answer(answer)
     words = _WORD.findall(_TEXT_CMD.sub('', re.sub(r'\\[a-zA-Z]+', '', answer)))
-    if len([w for w in words if w.lower() not in ('and', 'or')]) >= 3:
+    if source == 'auto' and '```' not in answer and len(
+        [w for w in words if w.lower() not in ('and', 'or')]) >= 3:
       return _phrase_answer(answer) or answer.strip()   # a sentence: "The total is 18."
     return answer.strip()
   region = text[-ANSWER_REGION_CHARS:]
@@ -584,6 +586,20 @@ def _decide_fast(pred: str | None, gold: str | None) -> bool | None:
 
 
 _PLAIN_INT = re.compile(r'^\s*[+-]?\d{1,30}\s*$', re.A)
+_SIMPLE = re.compile(r'^[+-]?(?:\d[\d,]*\.?\d*|\.\d+|\d+/\d+|\\[dt]?frac\{\d+\}\{\d+\})$', re.A)
+
+
+def _simple_number(s):
+  """fast_number of a bare number ('12', '-3.50', '1,000', '5/3', '\\frac{3}{4}') without
+  the full normalisation; None for anything else (also '1,22', '12,34,5')."""
+  s = s.strip()
+  if len(s) > 40 or not _SIMPLE.match(s):
+    return None
+  if ',' in s:
+    if not _THOUSANDS.match(s):
+      return None
+    s = s.replace(',', '')
+  return fast_number(re.sub(r'\\[dt]frac', r'\\frac', s))
 
 
 def _pair_readings(pred, gold) -> list[tuple[str, str]]:
@@ -604,6 +620,11 @@ def verify_batch(preds: Sequence[str | None], golds: Sequence[str], pool=None) -
         and _PLAIN_INT.match(gold):   # the common case: two integers
       results[i] = int(pred) == int(gold)
       continue
+    if isinstance(pred, str) and isinstance(gold, str):
+      a, b = _simple_number(pred), _simple_number(gold)
+      if a is not None and b is not None:   # two bare numbers: no normalisation needed
+        results[i] = _fast_equal(a, b)
+        continue
     undecided = []
     for p, g in _pair_readings(pred, gold):
       decided = _decide_fast(p, g)

@@ -47,9 +47,10 @@ def test_compute_rewards_weighted_sum_with_configdict():
   batch = _batch(completions, [{'task': 'arithmetic', 'answer': '34'}] * 3)
   weights = ml_collections.ConfigDict({'accuracy': 1.0, 'format': 0.5})
   total, per = compute_rewards(batch, weights)
-  np.testing.assert_array_equal(per['accuracy'], [1, 0, 0])
+  # 'the answer is 34' without a box or tag is an answer (issue 8, class 2); format is 0
+  np.testing.assert_array_equal(per['accuracy'], [1, 0, 1])
   np.testing.assert_array_equal(per['format'], [1, 1, 0])
-  np.testing.assert_array_equal(total, [1.5, 0.5, 0.0])
+  np.testing.assert_array_equal(total, [1.5, 0.5, 1.0])
   assert total.dtype == np.float32 and per['format'].dtype == np.float32
 
 
