@@ -1,11 +1,14 @@
 """Math verification throughput: 1,024 completions of mixed answer forms, pool of 2 workers.
 
-    python benchmarks/verify_throughput.py [--n 1024] [--workers 2]
+    PYTHONPATH=. python benchmarks/verify_throughput.py [--n 1024] [--workers 2]
 
-Prints one JSON object. About 60% of answers take the inline fast path (integers,
-decimals, fractions, commas, percentages); the rest (radicals, pi, polynomials, tuples,
-intervals, sets, +-) go to the sympy workers. Every pair is distinct, so nothing is
-deduplicated away; half the predictions are wrong.
+(PYTHONPATH=. so that the checkout's r1jax is measured, not an installed one.) Prints one
+JSON object. About 60% of answers take the inline fast path (integers, decimals,
+fractions, commas, percentages); the rest (radicals, pi, polynomials, tuples, intervals,
+sets, +-) go to the sympy workers. Every pair is distinct, so nothing is deduplicated
+away; half the predictions are wrong. `plain_ms`: the same number of completions whose
+answers are all plain numbers (integers, decimals, 1,000-style, a/b, \\frac{a}{b}), which
+must never reach the pool (median of 7 runs).
 """
 
 import argparse
@@ -36,6 +39,24 @@ def _pair(rng: random.Random, i: int) -> tuple[str, str]:
   return rng.choices(forms, weights)[0]
 
 
+def _plain_batch(rng: random.Random, n: int) -> RewardBatch:
+  golds, preds = [], []
+  for i in range(n):
+    a = rng.randint(2, 999)
+    k = a if i % 2 == 0 else a + 1
+    gold, pred = rng.choice([(str(a), str(k)), (str(-a), f'{-k}.0'), (f'{a}/7', f'\\frac{{{k}}}{{7}}'),
+                             (f'{a}000', f'{k},000'), (f'{a}.5', f'{k}.50')])
+    golds.append(gold)
+    preds.append(pred)
+  return RewardBatch([f'<think> working </think> <answer> {p} </answer>' for p in preds],
+                     ['Solve. Assistant:'] * n, [{'answer': g} for g in golds])
+
+
+class _NoPool:
+  def check(self, pairs):
+    raise AssertionError(f'plain numbers reached the slow path: {pairs[:3]}')
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--n', type=int, default=1024)
@@ -60,11 +81,20 @@ def main():
     walls.append(time.perf_counter() - start)
   pool.close()
   wall = float(np.median(walls))
+  plain = _plain_batch(random.Random(0), args.n)
+  reward(plain, pool=_NoPool())
+  plain_walls = []
+  for _ in range(7):
+    start = time.perf_counter()
+    plain_values = reward(plain, pool=_NoPool())
+    plain_walls.append(time.perf_counter() - start)
+  assert plain_values.mean() == 0.5
   print(json.dumps({
       'completions': args.n, 'workers': args.workers,
       'wall_s': round(wall, 3), 'completions_per_s': round(args.n / wall, 1),
       'wall_s_runs': [round(w, 3) for w in walls], 'pool_startup_s': round(startup_s, 3),
       'accuracy': float(values.mean()), 'timeouts': pool.num_timeouts,
+      'plain_ms': round(float(np.median(plain_walls)) * 1000, 1),
   }))
 
 
