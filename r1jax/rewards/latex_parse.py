@@ -154,25 +154,22 @@ class _Parser:
       items.append(self.item())
     return items
 
-  def item(self):
-    first = self.ratio()
-    if self.peek() != 'cup':
+  def joined(self, sep, kind, part):
+    """part (sep part)* -> (kind, [parts]), or the single part."""
+    first = part()
+    if self.peek() != sep:
       return first
     parts = [first]
-    while self.peek() == 'cup':
+    while self.peek() == sep:
       self.take()
-      parts.append(self.ratio())
-    return ('union', parts)
+      parts.append(part())
+    return (kind, parts)
+
+  def item(self):
+    return self.joined('cup', 'union', self.ratio)
 
   def ratio(self):
-    first = self.relation()
-    if self.peek() != ':':
-      return first
-    parts = [first]
-    while self.peek() == ':':
-      self.take()
-      parts.append(self.relation())
-    return ('ratio', parts)
+    return self.joined(':', 'ratio', self.relation)
 
   def relation(self):
     operands = [self.pm_expr()]

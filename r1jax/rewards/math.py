@@ -148,9 +148,16 @@ def _answer_in(rest: str, spans) -> str | None:
   rest, spans = rest[lead:], [(s - lead, e - lead, c) for s, e, c in spans]
   end = _SENTENCE_END.search(rest)
   stop = end.start() if end else len(rest)
-  for s, e, content in spans:
+  for k, (s, e, content) in enumerate(spans):
     if s < stop and not rest[:s].strip(' \t*'):   # the span opens the remainder
-      return content
+      parts, last = [content], e
+      for s2, e2, more in spans[k + 1:k + 20]:   # "$x = 1$ and $x = 3$", "$1$, $2$, or $3$"
+        joint = _JOINT.fullmatch(rest[last:s2])
+        if not joint:
+          break
+        parts += [joint.group(1), more]
+        last = e2
+      return ' '.join(parts)
     if s < stop:
       break
   sentence = rest[:stop].strip(' \t*')
@@ -167,6 +174,7 @@ def _answer_in(rest: str, spans) -> str | None:
 
 
 _SENTENCE_START = re.compile(r'[.!?](?:\s|$)|\n')
+_JOINT = re.compile(r'\s*(,\s*(?:and|or)?|and|or)\s*')
 
 
 def _phrase_answer(text: str) -> str | None:
@@ -198,8 +206,9 @@ def _phrase_answer(text: str) -> str | None:
   item_start, item_end = max(items, key=lambda x: x[1])
   bounds = [m.end() for m in _SENTENCE_START.finditer(text, 0, item_start)
             if not _inside(spans, m.start())]
-  earlier = [e for s, e in items if e <= item_start]
-  start = max([0] + bounds[-1:] + earlier)
+  bounds += [e for s, e, c in spans if e <= item_start and text[s] in '$\\' and (
+      text.startswith('$$', s) or text.startswith('\\[', s))]   # after display math
+  start = max([0] + bounds)
   seg = text[start:item_end]
   found = _after_copula(seg, [(s - start, e - start, c) for s, e, c in spans
                               if start <= s and e <= item_end])
@@ -462,6 +471,9 @@ def _readings(answer: str | None) -> list[str]:
   out = [_strip_labels(base)]
   if base not in out:
     out.append(base)
+  choice = re.fullmatch(r'\(([A-E])\)\s*(.+)', base)
+  if choice:   # "(D) 12": the choice or its value
+    out += [choice.group(1), choice.group(2)]
   if '\\approx' in base:   # x = 1/3 \approx 0.33: the exact value before the approximation
     out.append(_strip_labels(base.split('\\approx')[0]))
   for r in list(out):
