@@ -22,26 +22,23 @@ import numpy as np
 from r1jax.rewards.base import RewardBatch, register
 
 MAX_ANSWER_CHARS = 1000     # longer answers are not rewarded
-MAX_BOXES = 20              # more \boxed{} than this in the answer region: not rewarded
+MAX_BOXES = 20              # only the last this many \boxed{} of the answer region are read
 ANSWER_REGION_CHARS = 8000  # answers are looked for in the completion's tail
 DECIMAL_RTOL = 1e-6         # tolerance when two decimals are compared
 BOX_GROUP_GAP = 12          # boxes with at most this much text between them form one group
 
 # ---------------------------------------------------------------------------- extraction
 
-_ANSWER_TAG = re.compile(r'<answer>(.*?)</answer>', re.S)
 _BOX_CMD = re.compile(r'\\(?:boxed|fbox)\s*')
 
 
 def _boxes(text: str) -> list[tuple[int, int, str]] | None:
-  """(start, end, content) of every outermost \\boxed{...} in `text`; None if a box is
-  unbalanced or there are more than MAX_BOXES."""
+  """(start, end, content) of the outermost boxes among the last MAX_BOXES \\boxed{...}
+  in `text`; None if one of them is unbalanced."""
   out = []
-  for m in _BOX_CMD.finditer(text):
+  for m in list(_BOX_CMD.finditer(text))[-MAX_BOXES:]:
     if out and m.start() < out[-1][1]:
       continue   # a box inside a box
-    if len(out) >= MAX_BOXES:
-      return None
     start = m.end()
     if start < len(text) and text[start] == '{':
       depth = 0
@@ -238,10 +235,11 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
   if not isinstance(text, str):
     return None
   if source == 'answer_tag' or (source == 'auto' and '<answer>' in text):
-    tags = _ANSWER_TAG.findall(text[-ANSWER_REGION_CHARS:]) or _ANSWER_TAG.findall(text)
-    if not tags:
+    end = text.rfind('</answer>')   # the last complete tag, found without a regex scan
+    start = text.rfind('<answer>', 0, end) if end >= 0 else -1
+    if start < 0:
       return None
-    answer = tags[-1]
+    answer = text[start + len('<answer>'):end]
     if _BOX_CMD.search(answer):
       return _boxed_answer(answer)
     words = _WORD.findall(_TEXT_CMD.sub('', re.sub(r'\\[a-zA-Z]+', '', answer)))

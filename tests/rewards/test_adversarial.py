@@ -113,6 +113,7 @@ def test_huge_completion_extracts_quickly():
     '$' * 1_000_000, '$$ 1 ' * 200_000, '\\[' * 500_000, '\\( 1 ' * 200_000, 'is 1 ' * 300_000,
     'Final Answer: $' * 100_000, '1,' * 500_000, 'a:' * 500_000, '$1$ 2 ' * 200_000,
     '\\boxed{1} and ' * 100_000, '<think>' + 'x = 1. ' * 200_000 + '</think> is 5',
+    '<answer>' * 100_000 + 'x' * 1_000_000, '<answer>' * 100_000 + '</answer>',
 ], ids=lambda s: s[:12])
 def test_answers_without_a_box_extract_in_linear_time(text):
   """The unboxed-answer search (math spans, 'is', last number) runs in the trainer

@@ -38,6 +38,8 @@ SELF_CORRECTION = [
     ('5', 'so x = \\boxed{5}. Final check: 2 \\cdot 5 = 10. \\boxed{5}', True),
     ('-2', 'First \\boxed{-2}, then after rechecking the sign: ... ... so the final value '
            'is \\boxed{-2}', True),
+    ('12', ' '.join(f'Step {i}: \\boxed{{{i}}}.' for i in range(40)) + ' Total: \\boxed{12}', True),
+    ('39', ' '.join(f'Step {i}: \\boxed{{{i}}}.' for i in range(40)) + ' Total: \\boxed{12}', False),
 ]
 
 NO_BOX = [
