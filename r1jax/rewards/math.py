@@ -273,13 +273,27 @@ _UNICODE = {'\u2212': '-', '\u2013': '-', '\u2014': '-', '\u00d7': '\\times ',
             '\u00b1': '\\pm ', '\u2213': '\\mp ', '\u00b7': '\\cdot ', '\u22c5': '\\cdot ',
             '\u222a': '\\cup ', '\u2208': '\\in ', '\u2248': '\\approx ', '\u2205': '\\emptyset ',
             '\u2044': '/', '\u20ac': '', '\u00a3': '', '\u00a5': '', '\u20b9': ''}
+_ALIAS = {'\\lbrace': '\\{', '\\rbrace': '\\}', '\\vert': '|', '\\lvert': '|', '\\rvert': '|',
+          '\\mid': '|', '\\infin': '\\infty', '\\dots': '...', '\\ldots': '...', '\\cdots': '...'}
+_ALIASES = re.compile(r'\\(?:lbrace|rbrace|l?r?vert|mid|infin|l?c?dots)(?![a-zA-Z])')
+_REPEATING = re.compile(r'(?<![\d.])(\d*)\.(\d*)\\overline\s*\{(\d{1,12})\}')
+
+
+def _repeating_fraction(m) -> str:
+  """0.1\\overline{6} -> 1/6 (a repeating decimal as an exact fraction)."""
+  whole, fixed, period = m.group(1) or '0', m.group(2), m.group(3)
+  value = Fraction(int(whole + fixed + period) - int(whole + fixed),
+                   10 ** len(fixed) * (10 ** len(period) - 1))
+  return f'{value.numerator}/{value.denominator}'
+
+
 _TEXT_CMD = re.compile(
     r'\\(?:text|textbf|textit|textrm|textnormal|textsf|texttt|textup|emph|mathrm|mathbf'
     r'|mathit|mathsf|mathcal|boldsymbol|bm|mbox|hbox|operatorname)\s*\{([^{}]*)\}')
 _DROP = re.compile(
     r'\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])|\\displaystyle|\\!|\\\$|\$|\\\(|\\\)'
     r'|\\\[|\\\]|\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\\%|%|\\limits'
-    r'|\\(?:tiny|small|large|Large|normalsize)\b')
+    r'|\\(?:tiny|small|large|Large|normalsize)\b|\\[hv]space\*?\s*\{[^{}]*\}')
 _PERCENT = re.compile(r'\\%|%|\bper\s*cent\b|\bpercent(?:age)?\b|\bpct\b', re.I)
 _SPACE = re.compile(r'\\[,;: ]|\\q?quad|~')
 _MATRIX_BEGIN = re.compile(r'\\begin\s*\{(?:[pbvBV]?matrix|smallmatrix|array)\}(?:\s*\{[^{}]*\})?')
@@ -333,6 +347,7 @@ def _clean(answer) -> tuple[str, bool] | None:
     return None
   for k, v in _UNICODE.items():
     s = s.replace(k, v)
+  s = _ALIASES.sub(lambda m: _ALIAS[m.group()], s)
   if _BOX_CMD.search(s):
     group = _box_group(s)
     if not group:
@@ -355,7 +370,8 @@ def _clean(answer) -> tuple[str, bool] | None:
   s = _DROP.sub('', s)
   s = _SPACE.sub(' ', s)
   s = re.sub(r'\\[dtc]frac', r'\\frac', s)
-  s = re.sub(r'\\mathbb\s*\{?R\}?|^\s*all real numbers\s*$', r'(-\\infty, \\infty)', s)
+  s = re.sub(r'\\mathbb\s*\{?R\}?|^\s*all real numbers\s*$', r'(-\\infty, \\infty)', s, flags=re.I)
+  s = _REPEATING.sub(_repeating_fraction, s)
   s = re.sub(r'\\\{\s*\\\}', r'\\emptyset', s)
   s = re.sub(r'\s*\^\s*', '^', ' '.join(s.split()))
   s = _LEAD.sub('', s).strip()

@@ -75,6 +75,8 @@ NUMBERS = [
     ('\\frac{1}{3}', '\\boxed{\\cfrac{1}{3}}', True), ('\\frac{1}{3}', '\\boxed{\\dfrac13}', True),
     ('\\text{No}', '\\boxed{no}', True), ('no', '\\boxed{\\text{NO}}', True),
     ('\\text{Yes}', '\\boxed{\\text{No}}', False), ('\\text{(C)}', '\\boxed{C}', True),
+    ('\\frac13', '\\boxed{0.\\overline{3}}', True), ('\\frac{4}{11}', '\\boxed{0.\\overline{36}}', True),
+    ('\\frac14', '\\boxed{0.\\overline{3}}', False), ('(-\\infty,\\infty)', '\\boxed{\\text{All real numbers}}', True),
     ('42', '\\boxed{+42}', True), ('1.5\\times10^{3}', '\\boxed{1500}', True),
     ('90^\\circ', '\\boxed{90}', True), ('90', '\\boxed{90^{\\circ}}', True),
     ('5', '\\boxed{5\\text{ inches}.}', True), ('5', '\\boxed{\\displaystyle 5}', True),
