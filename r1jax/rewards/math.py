@@ -11,6 +11,7 @@ Two paths decide `is_equivalent(pred, gold)`:
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 import re
 import unicodedata
@@ -474,13 +475,14 @@ def _shift_percent(s: str) -> str:
   return f'({s})/100'
 
 
-def _readings(answer: str | None) -> list[str]:
+@functools.lru_cache(maxsize=4096)   # a group's G completions share one gold
+def _readings(answer: str | None) -> tuple[str, ...]:
   """Normalised readings of one answer, the canonical one first: labels stripped (also
   the whole equation when its left side is a name), the /100 reading of a percentage, the
   decimal reading of a decimal comma ('12,75')."""
   cleaned = _clean(answer)
   if cleaned is None:
-    return []
+    return ()
   base, percent = cleaned
   out = [_strip_labels(base)]
   if base not in out:
@@ -495,11 +497,7 @@ def _readings(answer: str | None) -> list[str]:
       out.append(r.replace(',', '.'))
   if percent:
     out += [_shift_percent(r) for r in list(out)]
-  seen = []
-  for r in out:
-    if r and r not in seen:
-      seen.append(r)
-  return seen
+  return tuple(dict.fromkeys(r for r in out if r))
 
 
 def _candidates(answer: str | None, gold: bool) -> list[str]:
@@ -628,10 +626,17 @@ def _simple_number(s):
   return fast_number(re.sub(r'\\[dt]frac', r'\\frac', s))
 
 
+_EQUALS = re.compile(r'(?<![<>!=\\])=(?!=)')
+
+
 def _pair_readings(pred, gold) -> list[tuple[str, str]]:
-  preds = [r for c in _candidates(pred, gold=False) for r in _readings(c)]
-  golds = [r for c in _candidates(gold, gold=True) for r in _readings(c)]
-  return [(p, g) for p in preds[:8] for g in golds[:8]]
+  """The (pred, gold) readings to compare: the canonical pair, and the other pairs where
+  both or neither are equations (an equation never equals a non-equation; 'x = 3' vs 3 is
+  the canonical pair with the label stripped)."""
+  preds = [r for c in _candidates(pred, gold=False) for r in _readings(c)][:8]
+  golds = [r for c in _candidates(gold, gold=True) for r in _readings(c)][:8]
+  return [(p, g) for i, p in enumerate(preds) for j, g in enumerate(golds)
+          if i == j == 0 or bool(_EQUALS.search(p)) == bool(_EQUALS.search(g))]
 
 
 def verify_batch(preds: Sequence[str | None], golds: Sequence[str], pool=None) -> np.ndarray:

@@ -54,6 +54,7 @@ ODD = [
 @pytest.fixture(scope='module')
 def pool():
   p = VerifierPool(num_workers=2, timeout_s=TIMEOUT_S)
+  p.check([('x', 'x'), ('y', 'y')])   # wait for both workers: a loaded machine imports sympy slowly
   yield p
   p.close()
 
