@@ -78,25 +78,34 @@ def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, tempe
   return losses.token_logprobs(logits, tokens[:, prompt_len:]), losses.token_entropy(logits)
 
 
-def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float,
-                    prefix=None, rl_cfg=None, schedule=None):
-  """The jitted update. rl_cfg.loss picks GRPO's family (`policy_loss`) or k1.5's surrogate
-  (`kimi_k15_residual_loss` on batch.advantages = r - tau log Z); `schedule` (the optimizer's
-  learning rate by update count) is reported as metrics['learning_rate']."""
+def make_loss_fn(model_cfg: ModelConfig, loss_cfg, prompt_len: int, temperature: float,
+                 prefix=None, rl_cfg=None):
+  """loss_fn(params, batch) -> (loss, metrics). rl_cfg.loss picks GRPO's family
+  (`policy_loss`) or k1.5's surrogate (`kimi_k15_residual_loss` on batch.advantages =
+  r - tau log Z, old policy = the policy that started the step)."""
   kimi = rl_cfg is not None and rl_cfg.loss == 'kimi_k15'
 
+  def loss_fn(params, batch: RolloutBatch):
+    logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
+                                        prompt_len, temperature, prefix)
+    if kimi:
+      return losses.kimi_k15_residual_loss(logp, batch.old_logp, batch.advantages,
+                                           batch.completion_mask, rl_cfg.kimi_tau,
+                                           rl_cfg.kimi_length_normalize)
+    ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
+    return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
+                              loss_cfg, ref_logp=ref, entropy=entropy)
+  return loss_fn
+
+
+def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float,
+                    prefix=None, rl_cfg=None, schedule=None):
+  """The update on `make_loss_fn`; `schedule` (the optimizer's learning rate by update count)
+  is reported as metrics['learning_rate']."""
+  loss_fn = make_loss_fn(model_cfg, loss_cfg, prompt_len, temperature, prefix, rl_cfg)
+
   def train_step(state: TrainState, batch: RolloutBatch):
-    def loss_fn(params):
-      logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
-                                          prompt_len, temperature, prefix)
-      if kimi:
-        return losses.kimi_k15_residual_loss(logp, batch.old_logp, batch.advantages,
-                                             batch.completion_mask, rl_cfg.kimi_tau,
-                                             rl_cfg.kimi_length_normalize)
-      ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
-      return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
-                                loss_cfg, ref_logp=ref, entropy=entropy)
-    new_state, metrics = gradient_step(state, tx, loss_fn)
+    new_state, metrics = gradient_step(state, tx, lambda params: loss_fn(params, batch))
     if schedule is not None:
       metrics['learning_rate'] = schedule(state.step)  # the rate this update applied
     return new_state, metrics
