@@ -162,18 +162,19 @@ def test_mask_truncated_removes_cut_off_completions_from_the_loss(tokenizer, bas
     ro = original(*args, **kw)
     ro.stopped = np.arange(len(ro.stopped)) % 2 == 0   # odd rows were cut off
     return ro
-  trainer.rollout = rollout
-  trainer.step()
-  mask = np.asarray(seen[0]['batch'].completion_mask)
-  assert mask[0::2].sum() > 0 and mask[1::2].sum() == 0
-  # every row cut off: no token in the loss, so no gradient and no update
+  # every row cut off (first, while Adam has no momentum): no loss token, no gradient, no update
   trainer.rollout = lambda *a, **k: rollout_all_truncated(original(*a, **k))
   before = _host(trainer.params)
   row = trainer.step()
-  trainer.pool.close()
   assert row['grad_norm'] == 0 and row['loss'] == 0
   for a, b in zip(before, _host(trainer.params)):
     np.testing.assert_array_equal(a, b)
+  trainer.rollout = rollout
+  row = trainer.step()
+  trainer.pool.close()
+  mask = np.asarray(seen[1]['batch'].completion_mask)
+  assert mask[0::2].sum() > 0 and mask[1::2].sum() == 0
+  assert row['grad_norm'] > 0
 
 
 def rollout_all_truncated(ro):
@@ -182,28 +183,29 @@ def rollout_all_truncated(ro):
 
 
 def test_kl_reward_mode_does_not_normalise_the_penalty(tokenizer, base_params):
-  # equal task rewards in every group: GRPO's std-normalisation of r - kl would turn the
-  # (tiny) KL differences into advantages of magnitude ~1
-  trainer = _trainer(_config(kl_beta=0.01, kl_mode='reward', kl_estimator='k1'), tokenizer,
-                     base_params)
+  # two steps on the token reward move the policy away from the reference; then every group's
+  # task rewards are equal, and GRPO's std-normalisation of r - kl would turn the (small) KL
+  # differences into advantages of magnitude ~1
+  trainer = _trainer(_config(kl_beta=0.01, kl_mode='reward'), tokenizer, base_params)
   seen = _capture_batches(trainer)
   original = trainer.rollout
 
   def rollout(*args, **kw):
     ro = original(*args, **kw)
-    ro.rewards = np.ones_like(ro.rewards)
+    if len(seen) == 2:  # the third step (seen grows after its collect)
+      ro.rewards = np.ones_like(ro.rewards)
     return ro
   trainer.rollout = rollout
-  rows = [trainer.step() for _ in range(3)]
+  [trainer.step() for _ in range(3)]
   trainer.pool.close()
   last = seen[-1]
   penalty = np.asarray(losses.kl_reward_penalty(last['batch'].old_logp, last['batch'].ref_logp,
-                                                last['batch'].completion_mask, 0.01, 'k1'))
+                                                last['batch'].completion_mask, 0.01, 'k3'))
   spread = np.ptp(penalty.reshape(-1, 4), axis=1).max()
-  assert spread > 0 and rows[-1]['kl'] > 0          # the policy has left the reference
+  assert spread > 1e-6                                # the policy has left the reference
   np.testing.assert_allclose(last['advantages'],
-                             -(penalty - penalty.reshape(-1, 4).mean(1).repeat(4)), atol=1e-6)
-  assert np.abs(last['advantages']).max() <= spread + 1e-6 < 0.5
+                             -(penalty - penalty.reshape(-1, 4).mean(1).repeat(4)), atol=1e-7)
+  assert np.abs(last['advantages']).max() <= spread + 1e-7 < 0.5
 
 
 def test_init_from_loads_the_base_models_parameters(tmp_path, tokenizer, base_params):
@@ -224,7 +226,6 @@ def test_init_from_loads_the_base_models_parameters(tmp_path, tokenizer, base_pa
   for a, b in zip(_host(saved.params), _host(trainer.params)):
     np.testing.assert_array_equal(a, b)
   assert not all(np.array_equal(a, b) for a, b in zip(_host(saved.params), _host(base_params)))
-  assert np.isfinite(trainer.step()['loss'])
   trainer.pool.close()
 
 
@@ -249,7 +250,7 @@ def test_kimi_k15_through_the_trainer(tokenizer, base_params, baseline, length_n
 
   # the gradient the trainer follows is the documented one: finite differences of its loss
   # along a random direction equal sum_j -(a_j - tau l_j) <grad l_j, d> / n
-  loss_fn = rl.make_loss_fn(trainer.model_cfg, trainer.loss_cfg, 8, 1.0, None, config.rl)
+  loss_fn = jax.jit(rl.make_loss_fn(trainer.model_cfg, trainer.loss_cfg, 8, 1.0, None, config.rl))
   batch = jax.device_get(last['batch'])
   key = jax.random.key(3)
   leaves, treedef = jax.tree.flatten(jax.device_get(trainer.params))
@@ -265,7 +266,8 @@ def test_kimi_k15_through_the_trainer(tokenizer, base_params, baseline, length_n
   def seq_log_ratio(p):
     logp, _ = rl.completion_logprobs(trainer.model_cfg, p, batch.tokens, batch.valid, 8, 1.0)
     return ((logp - batch.old_logp) * batch.completion_mask).sum(1)
-  log_ratio, d_log_ratio = jax.jvp(seq_log_ratio, (params,), (direction,))
+  log_ratio, d_log_ratio = jax.jit(lambda p, d: jax.jvp(seq_log_ratio, (p,), (d,)))(params,
+                                                                                     direction)
   lengths = batch.completion_mask.sum(1)
   weight = 1 / np.maximum(lengths, 1) if length_normalize else np.ones_like(lengths)
   has = lengths > 0
