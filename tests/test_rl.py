@@ -63,12 +63,10 @@ def test_learns_a_token_reward_and_compiles_once(tokenizer):
     assert key in rows[-1], key
 
 
-@pytest.mark.parametrize('metric', ['success', 'reward'])
-def test_dynamic_sampling_refills_zero_variance_groups(tokenizer, metric):
+def test_dynamic_sampling_refills_zero_variance_groups(tokenizer):
   # every other group: success constant (all 0 or all 1) but the total reward varies, the
   # others the other way round. DAPO ('success') drops the first kind, 'reward' the second.
-  config = _rl_config(dynamic_sampling=True, max_refill_rounds=4, dynamic_sampling_metric=metric,
-                      success_reward='even_tokens')
+  config = _rl_config(dynamic_sampling=True, max_refill_rounds=4, success_reward='even_tokens')
   trainer = _trainer(config, tokenizer)
   original = trainer.rollout
 
@@ -82,13 +80,15 @@ def test_dynamic_sampling_refills_zero_variance_groups(tokenizer, metric):
   seen = []
   collect = trainer.collect
   trainer.collect = lambda step: seen.append(collect(step)) or seen[-1]
-  row = trainer.step()
+  for metric in ('success', 'reward'):
+    trainer.rl.dynamic_sampling_metric = metric   # collect reads it every step
+    row = trainer.step()
+    assert row['rollout_rounds'] == 2 and row['dropped_groups'] == 8
+    kept = seen[-1][0]
+    signal = kept.per_reward['even_tokens'] if metric == 'success' else kept.rewards
+    assert np.all(signal.reshape(-1, 4).std(axis=1) > 0)
   trainer.pool.close()
-  assert row['rollout_rounds'] == 2 and row['dropped_groups'] == 8
-  assert row['prompt_cursor'] == 16
-  kept = seen[0][0]
-  signal = kept.per_reward['even_tokens'] if metric == 'success' else kept.rewards
-  assert np.all(signal.reshape(-1, 4).std(axis=1) > 0)
+  assert row['prompt_cursor'] == 32
 
 
 def test_sharded_rl_step_matches_one_device(tokenizer):
