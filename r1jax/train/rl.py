@@ -16,6 +16,15 @@ Choices, stated once (each is a config knob, see configs/common.py `rl`):
   * the trained policy is softmax(logits / rl.temperature), the distribution that sampled.
   * a group never straddles hosts: prompts are sharded on `data`, G copies made in the sampler.
   * everything random is `fold_in(key(seed), step)`: a resumed run replays the same rollouts.
+  * rl.loss='grpo': group advantages of the task reward; with kl_mode='reward' the KL penalty
+    is subtracted after the normalisation (losses.penalized_advantages).
+    rl.loss='kimi_k15': k1.5's surrogate on r - tau log Z; the old policy is the policy at the
+    start of the step (pi_i), no reference model, no value network.
+  * the LR schedule counts RL steps: the mu updates of a step share its rate.
+  * dynamic sampling keeps groups whose success (rl.success_reward) is neither all 0 nor all
+    1 (DAPO); rl.dynamic_sampling_metric='reward' keeps groups whose total reward varies.
+  * prompts: the uniform epoch stream, or r1jax/data/prompt_sampler.py's curriculum /
+    prioritized draws (per-prompt success stats in RLState.prompt_stats, checkpointed).
 """
 import dataclasses
 import time
