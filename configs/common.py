@@ -88,8 +88,23 @@ def get_config():
       kl_mode='loss',           # 'loss' | 'reward' (penalty subtracted from the reward)
       entropy_coef=0.0,
       dynamic_sampling=False,   # DAPO: drop zero-variance groups and refill
+      dynamic_sampling_metric='success',  # 'success' (DAPO: accuracy not all 0 / all 1) | 'reward'
+      success_reward='accuracy',  # the reward in [0, 1] that says an answer is correct
       max_refill_rounds=3,
       mask_truncated=False,     # DAPO: no loss on completions cut at max_new_tokens
+      # the loss: 'grpo' (the family above) | 'kimi_k15' (k1.5 surrogate; ignores clip/KL/aggregation)
+      loss='grpo',
+      kimi_tau=0.05,            # k1.5 tau (paper: 0.01 at thousands of tokens; see README)
+      kimi_baseline='mean',     # tau log Z estimate: 'mean' reward (paper) | 'partition' (leave-one-out)
+      kimi_length_normalize=False,  # divide each sequence's squared residual by its length
+      # reward schedules: {reward name: steps at weight 0 first}; k1.5's length-penalty warm-up
+      reward_warmup={},
+      length_penalty_warmup=0,  # = reward_warmup['length_penalty']
+      # which prompts a step trains on (r1jax/data/prompt_sampler.py)
+      sampling='uniform',       # 'uniform' | 'curriculum' (easy -> hard) | 'prioritized' (1 - success)
+      curriculum_start=0.25,    # curriculum: easiest fraction of prompts eligible at step 0
+      curriculum_steps=0,       # curriculum: steps until every prompt is eligible (0 = rl.steps)
+      priority_floor=0.01,      # prioritized: weight of a prompt solved every time
       log_every=1, eval_every=20,
   ))
 

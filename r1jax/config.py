@@ -13,7 +13,8 @@ from r1jax import sharding
 from r1jax.models.transformer import DTYPES
 
 # Fields whose value is a free-form mapping (names chosen by the user).
-OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options')
+OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options',
+               'rl.reward_warmup')
 STAGES = ('pretrain', 'rl')
 
 
@@ -147,3 +148,45 @@ def _validate_rl(config, data_parallel: int) -> None:
     loss_config(r)
   except ValueError as e:
     raise ConfigError(str(e)) from None
+  _validate_k15(r)
+
+
+def _validate_k15(r) -> None:
+  """The loss switch, reward schedules, dynamic-sampling signal and prompt samplers."""
+  from r1jax import losses  # pylint: disable=g-import-not-at-top
+  from r1jax.data.prompt_sampler import SAMPLING_MODES  # pylint: disable=g-import-not-at-top
+  _require(r.loss in ('grpo', 'kimi_k15'), f"rl.loss={r.loss!r}: use 'grpo' or 'kimi_k15'")
+  if r.loss == 'kimi_k15':
+    _require(r.kimi_tau > 0, f'rl.kimi_tau={r.kimi_tau} must be > 0 (e.g. 0.05)')
+    _require(r.kimi_baseline in losses.KIMI_BASELINES,
+             f'rl.kimi_baseline={r.kimi_baseline!r}: use one of {losses.KIMI_BASELINES}')
+    _require(r.kimi_baseline != 'partition' or r.group_size >= 2,
+             "rl.kimi_baseline='partition' needs rl.group_size >= 2 (a leave-one-out mean)")
+    _require(r.kl_beta == 0, f"rl.kl_beta={r.kl_beta} with rl.loss='kimi_k15': k1.5 has no "
+                             'reference KL (its tau term is the KL to the iteration\'s policy); '
+                             'set rl.kl_beta=0')
+    _require(r.entropy_coef == 0, f"rl.entropy_coef={r.entropy_coef} is not used by "
+                                  "rl.loss='kimi_k15'; set it to 0")
+  warmups = dict(r.reward_warmup)
+  _require(r.length_penalty_warmup >= 0,
+           f'rl.length_penalty_warmup={r.length_penalty_warmup} must be >= 0')
+  if r.length_penalty_warmup:
+    warmups['length_penalty'] = r.length_penalty_warmup
+  for name, steps in warmups.items():
+    _require(name in r.rewards, f'rl.reward_warmup names {name!r}, which is not in rl.rewards '
+                                f'{sorted(r.rewards)}; add it to rl.rewards')
+    _require(steps >= 0, f'rl.reward_warmup[{name!r}]={steps} must be >= 0 steps')
+  _require(r.dynamic_sampling_metric in ('success', 'reward'),
+           f"rl.dynamic_sampling_metric={r.dynamic_sampling_metric!r}: use 'success' or 'reward'")
+  _require(r.sampling in SAMPLING_MODES,
+           f'rl.sampling={r.sampling!r}: use one of {SAMPLING_MODES}')
+  if (r.dynamic_sampling and r.dynamic_sampling_metric == 'success') or (
+      r.sampling == 'prioritized'):
+    _require(r.success_reward in r.rewards,
+             f'rl.success_reward={r.success_reward!r} is not in rl.rewards {sorted(r.rewards)}: '
+             'dynamic sampling by success and prioritized sampling read it; add it (weight 0 '
+             "tracks it without rewarding) or use rl.dynamic_sampling_metric='reward'")
+  _require(0 < r.curriculum_start <= 1,
+           f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
+  _require(r.curriculum_steps >= 0, f'rl.curriculum_steps={r.curriculum_steps} must be >= 0')
+  _require(0 < r.priority_floor <= 1, f'rl.priority_floor={r.priority_floor} must be in (0, 1]')

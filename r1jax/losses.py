@@ -13,7 +13,8 @@ RL losses (the choices, stated once):
   * GSPO: sequence-level ratio s_i = exp(mean_t(logp - old_logp)), used for every token of
     sequence i in the GSPO-token form s_i,t = sg(s_i) * exp(logp_t - sg(logp_t)); its value is
     s_i and d s_i,t / d logp_t = s_i, so with 'seq_mean' the gradient equals GSPO's exactly.
-  * Kimi k1.5 (eq. (3)): squared residual of r - rbar - tau * log(pi / pi_old) per sequence.
+  * Kimi k1.5 (eq. (3)): squared residual of r - tau log Z - tau * log(pi / pi_old) per
+    sequence, divided by 2 tau so that its gradient is the paper's update (see kimi_k15_loss).
 """
 import dataclasses
 
@@ -89,6 +90,19 @@ def group_advantages(rewards, group_size, mode='grpo', eps=1e-6):
   elif mode == 'batch_std':
     centred = centred / (rewards.std() + eps)
   return centred.reshape(-1)
+
+
+def penalized_advantages(rewards, penalty, group_size, mode='grpo', eps=1e-6):
+  """Advantages of task rewards minus a per-sequence penalty ('reward' kl_mode).  [N] -> [N].
+
+  Only the task reward is normalised: A = group_advantages(r, mode) - (p - mean_g p), so the
+  penalty stays in reward units. Normalising r - p together would, in a group whose task
+  rewards are all equal, divide tiny KL differences by their own tiny std and turn them into
+  unit-scale advantages. The penalty is centred per group (a baseline: same expected
+  gradient, lower variance); with mode 'drgrpo' the result equals drgrpo advantages of r - p.
+  """
+  return (group_advantages(rewards, group_size, mode, eps)
+          - group_advantages(penalty, group_size, 'drgrpo'))
 
 
 # ---------------------------------------------------------------------------- KL to a reference
@@ -265,22 +279,85 @@ def policy_loss(logp, old_logp, advantages, mask, cfg, ref_logp=None, entropy=No
 
 # ---------------------------------------------------------------------------- Kimi k1.5
 
-def kimi_k15_loss(logp, old_logp, rewards, mask, group_size, tau):
-  """Kimi k1.5 policy-mirror-descent surrogate (k1.5 eq. (3), tau log Z ~ mean reward).
+KIMI_BASELINES = ('mean', 'partition')
 
-  loss = mean_groups 1/k sum_j (r_j - rbar - tau * log(pi(y_j|x) / pi_old(y_j|x)))^2
-  with rbar the group mean reward and sequence log-probs summed over valid tokens.
-  logp / old_logp / mask [B, T], rewards [B] (groups contiguous). Returns (loss, metrics).
-  Its gradient is -2 tau * [(r - rbar) grad log pi - tau/2 grad (log pi/pi_old)^2], k1.5's update.
+
+def _check_tau(tau):
+  if not tau > 0:
+    raise ValueError(f'rl.kimi_tau={tau} must be > 0 (the k1.5 KL regulariser weight)')
+
+
+def kimi_baseline(rewards, group_size, tau, mode='mean'):
+  """k1.5's estimate of tau * log Z per sample.  rewards [N] (groups contiguous) -> [N].
+
+  'mean':      the group's mean reward (the paper's choice).
+  'partition': tau * log((1 / (k - 1)) sum_{j != i} exp(r_j / tau)), the leave-one-out Monte
+               Carlo estimate of tau * log Z = tau * log E_{pi_old} exp(r / tau); it does not
+               depend on y_i, so it stays an unbiased baseline. Computed with a max-shift
+               (logsumexp), finite for any tau > 0 (r / tau ~ 100 at tau = 0.01). Needs k >= 2.
+  numpy in -> numpy out; jax in -> jax out.
   """
-  if tau <= 0:
-    raise ValueError(f'rl.tau={tau} must be > 0 (the k1.5 KL regulariser weight)')
+  _check_choice('kimi_baseline', mode, KIMI_BASELINES)
+  _check_tau(tau)
+  xp = jnp if isinstance(rewards, jax.Array) else np
+  grouped = xp.asarray(rewards, dtype=xp.float32).reshape(-1, group_size)  # [N / k, k]
+  if mode == 'mean':
+    return xp.repeat(grouped.mean(axis=1), group_size)
+  if group_size < 2:
+    raise ValueError("rl.kimi_baseline='partition' needs rl.group_size >= 2 (a leave-one-out "
+                     "mean); use rl.kimi_baseline='mean'")
+  scaled = grouped / tau                                        # [N / k, k]
+  others = xp.where(xp.eye(group_size, dtype=bool)[None], -xp.inf, scaled[:, None, :])
+  shift = others.max(axis=2, keepdims=True)                     # [N / k, k, 1], finite
+  log_mean = (shift[..., 0] + xp.log(xp.exp(others - shift).sum(axis=2))
+              - np.log(group_size - 1))
+  return (tau * log_mean).reshape(-1).astype(xp.float32)
+
+
+def kimi_k15_residual_loss(logp, old_logp, centred, mask, tau, length_normalize=False):
+  """The k1.5 surrogate divided by 2 tau, from centred rewards a = r - tau log Z (see
+  `kimi_k15_loss`).  logp / old_logp / mask [B, T], centred [B]. Returns (loss, metrics).
+
+  Sequences with no loss tokens (all masked, e.g. rl.mask_truncated) are left out of the mean.
+  """
+  _check_tau(tau)
   valid = mask.astype(bool)
+  lengths = valid.sum(axis=1).astype(jnp.float32)  # [B]
+  has_tokens = (lengths > 0).astype(jnp.float32)
   old_logp = jax.lax.stop_gradient(old_logp)
-  log_ratio = jnp.where(valid, logp - old_logp, 0.0).sum(axis=1)  # [B]
-  baselined = group_advantages(jnp.asarray(rewards, jnp.float32), group_size, mode='drgrpo')
-  residual = baselined - tau * log_ratio  # [B]
-  loss = jnp.mean(jnp.square(residual))  # equal group sizes: mean over groups of 1/k sum_j
-  metrics = {'loss': loss, 'seq_log_ratio_mean': jnp.mean(jax.lax.stop_gradient(log_ratio)),
-             'residual_abs_mean': jnp.mean(jnp.abs(jax.lax.stop_gradient(residual)))}
+  log_ratio = jnp.where(valid, logp - old_logp, 0.0).sum(axis=1)  # [B], sequence level
+  residual = jnp.asarray(centred, jnp.float32) - tau * log_ratio  # [B]
+  squared = jnp.square(residual)
+  if length_normalize:
+    squared = squared / jnp.maximum(lengths, 1.0)
+  count = jnp.maximum(has_tokens.sum(), 1.0)
+  surrogate = (squared * has_tokens).sum() / count
+  loss = surrogate / (2.0 * tau)
+  sg = jax.lax.stop_gradient
+  metrics = {'loss': loss, 'surrogate': surrogate,
+             'seq_log_ratio_mean': (sg(log_ratio) * has_tokens).sum() / count,
+             'seq_log_ratio_abs_max': jnp.max(jnp.abs(sg(log_ratio)) * has_tokens),
+             'residual_abs_mean': (jnp.abs(sg(residual)) * has_tokens).sum() / count}
   return loss, metrics
+
+
+def kimi_k15_loss(logp, old_logp, rewards, mask, group_size, tau, baseline='mean',
+                  length_normalize=False):
+  """Kimi k1.5 policy-mirror-descent surrogate (k1.5 eq. (3)), divided by 2 tau.
+
+  surrogate = mean_j (r_j - b_j - tau * log(pi(y_j|x) / pi_old(y_j|x)))^2
+  over the sequences that have loss tokens; b = `kimi_baseline` (tau log Z: the group mean
+  reward, or the leave-one-out partition estimate); log-ratios are sequence level (summed
+  over valid tokens); with length_normalize each squared residual is divided by its
+  sequence's token count. logp / old_logp / mask [B, T], rewards [B] (groups contiguous).
+
+  The returned loss is surrogate / (2 tau), so minus its gradient is exactly k1.5's update
+  (paper sec. 2.3.2), per sequence and averaged:
+      (r_j - b_j) grad log pi(y_j|x)  -  (tau / 2) grad (log pi(y_j|x) / pi_old(y_j|x))^2.
+  (d/dtheta (a - tau l)^2 / (2 tau) = -(a - tau l) grad l = -a grad l + (tau/2) grad l^2.)
+  Without the 1 / (2 tau) the gradient would shrink with tau and interact with grad_clip;
+  with it rl.learning_rate means what it means for GRPO. metrics['surrogate'] is eq. (3).
+  """
+  centred = (jnp.asarray(rewards, jnp.float32)
+             - kimi_baseline(jnp.asarray(rewards, jnp.float32), group_size, tau, baseline))
+  return kimi_k15_residual_loss(logp, old_logp, centred, mask, tau, length_normalize)

@@ -77,6 +77,12 @@ def test_each_rule(field, value, message):
     ('rl.advantage_mode', 'ppo', r"rl.advantage_mode='ppo': use one of"),
     ('rl.kl_estimator', 'k4', r"rl.kl_estimator='k4'"),
     ('rl.rewards', {'acuracy': 1.0}, r"unknown reward 'acuracy'"),
+    ('rl.loss', 'ppo', r"rl.loss='ppo': use 'grpo' or 'kimi_k15'"),
+    ('rl.sampling', 'random', r"rl.sampling='random': use one of"),
+    ('rl.dynamic_sampling_metric', 'std', r"rl.dynamic_sampling_metric='std'"),
+    ('rl.reward_warmup', {'length_penalty': 5}, r"rl.reward_warmup names 'length_penalty'"),
+    ('rl.length_penalty_warmup', 10, r"names 'length_penalty', which is not in rl.rewards"),
+    ('rl.curriculum_start', 0.0, r'rl.curriculum_start=0.0 must be in \(0, 1\]'),
 ])
 def test_each_rl_rule(field, value, message):
   def mutate(c):
@@ -104,3 +110,19 @@ def test_command_line_stops_before_any_work(tmp_path):
 def test_command_line_rejects_unknown_override(tmp_path):
   result = _main(tmp_path, '--config.train.stepz=3')
   assert result.returncode != 0 and 'stepz' in result.stderr
+
+
+@pytest.mark.parametrize('fields, message', [
+    (dict(loss='kimi_k15', kl_beta=0.01), r"rl.kl_beta=0.01 with rl.loss='kimi_k15'"),
+    (dict(loss='kimi_k15', kimi_tau=0.0), r'rl.kimi_tau=0.0 must be > 0'),
+    (dict(loss='kimi_k15', kimi_baseline='max'), r"rl.kimi_baseline='max'"),
+    (dict(loss='kimi_k15', kimi_baseline='partition', group_size=1), r'group_size >= 2'),
+    (dict(sampling='prioritized', rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
+    (dict(dynamic_sampling=True, rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
+])
+def test_k15_rl_rules(fields, message):
+  def mutate(c):
+    c.stages = ('pretrain', 'rl')
+    for name, value in fields.items():
+      c.rl[name] = value
+  _check(mutate, message)

@@ -405,30 +405,106 @@ def test_config_validation_and_from_config():
 
 # ---------------------------------------------------------------------------- Kimi k1.5
 
-def np_kimi(logp, old_logp, rewards, mask, group_size, tau):
-  total = 0.0
-  groups = len(rewards) // group_size
-  for g in range(groups):
-    idx = range(g * group_size, (g + 1) * group_size)
-    rbar = np.mean([rewards[j] for j in idx])
-    for j in idx:
-      log_ratio = sum(float(logp[j, t]) - float(old_logp[j, t]) for t in range(int(mask[j].sum())))
-      total += (rewards[j] - rbar - tau * log_ratio) ** 2 / group_size
-  return total / groups
+def np_kimi_baseline(rewards, group_size, tau, mode):
+  out = []
+  for g in range(len(rewards) // group_size):
+    r = np.asarray(rewards[g * group_size:(g + 1) * group_size], np.float64)
+    for i in range(group_size):
+      if mode == 'mean':
+        out.append(r.mean())
+      else:  # naive float64 leave-one-out mean of exp(r / tau) (fine for moderate r / tau)
+        out.append(tau * np.log(np.mean(np.exp(np.delete(r, i) / tau))))
+  return np.array(out)
 
 
-def test_kimi_k15_loss_matches_numpy():
+def np_kimi(logp, old_logp, rewards, mask, group_size, tau, baseline='mean',
+            length_normalize=False):
+  """k1.5 eq. (3) over the sequences with loss tokens, divided by 2 tau."""
+  b = np_kimi_baseline(rewards, group_size, tau, baseline)
+  terms = []
+  for j in range(len(rewards)):
+    n = int(mask[j].sum())
+    if n == 0:
+      continue
+    log_ratio = sum(float(logp[j, t]) - float(old_logp[j, t]) for t in range(n))
+    terms.append((rewards[j] - b[j] - tau * log_ratio) ** 2 / (n if length_normalize else 1))
+  return np.mean(terms) / (2 * tau)
+
+
+@pytest.mark.parametrize('baseline,length_normalize', [('mean', False), ('partition', False),
+                                                       ('mean', True)])
+def test_kimi_k15_loss_matches_numpy(baseline, length_normalize):
   logp, old_logp, _, _, _, mask = _inputs(11, spread=0.2)
-  rewards = np.array([1, 0, 0, 1, 1, 0], np.float32)
-  fn = jax.jit(losses.kimi_k15_loss, static_argnums=(4, 5))
-  loss, metrics = fn(logp, old_logp, rewards, mask, G, 0.5)
-  np.testing.assert_allclose(loss, np_kimi(logp, old_logp, rewards, mask, G, 0.5), rtol=1e-5)
+  rewards = np.array([1, 0, 0.5, 1, 1, 0], np.float32)
+  fn = jax.jit(losses.kimi_k15_loss, static_argnums=(4, 5, 6, 7))
+  loss, metrics = fn(logp, old_logp, rewards, mask, G, 0.5, baseline, length_normalize)
+  want = np_kimi(logp, old_logp, rewards, mask, G, 0.5, baseline, length_normalize)
+  np.testing.assert_allclose(loss, want, rtol=1e-5)
+  np.testing.assert_allclose(metrics['surrogate'], want * 2 * 0.5, rtol=1e-5)
   assert np.isfinite(metrics['seq_log_ratio_mean'])
-  # on-policy: the squared centred rewards; gradient -2 tau (r - rbar) / B on valid tokens
-  loss, _ = fn(logp, logp, rewards, mask, G, 0.5)
-  centred = rewards - rewards.reshape(-1, G).mean(1).repeat(G)
-  np.testing.assert_allclose(loss, np.mean(centred ** 2), rtol=1e-6)
-  grad = jax.grad(lambda lp: losses.kimi_k15_loss(lp, logp, rewards, mask, G, 0.5)[0])(logp)
-  np.testing.assert_allclose(grad, (-2 * 0.5 * centred / B)[:, None] * mask, rtol=1e-5)
-  with pytest.raises(ValueError, match='rl.tau'):
+
+
+def test_kimi_k15_gradient_is_the_papers_update():
+  """minus the gradient w.r.t. a sequence's log-prob is ((r - b) - tau * log_ratio) / n_seq:
+  (r - b) grad log pi - (tau / 2) grad log_ratio^2, averaged over sequences with tokens."""
+  logp, old_logp, _, _, _, mask = _inputs(12, spread=0.2)
+  rewards = np.array([1, 0, 0.5, 1, 1, 0], np.float32)
+  tau = 0.3
+  grad = jax.grad(lambda lp: losses.kimi_k15_loss(lp, old_logp, rewards, mask, G, tau)[0])(logp)
+  b = np_kimi_baseline(rewards, G, tau, 'mean')
+  log_ratio = ((logp - old_logp) * mask).sum(1)
+  has = mask.sum(1) > 0
+  want = -((rewards - b - tau * log_ratio) * has / has.sum())[:, None] * mask
+  np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-6)
+  # on-policy the regulariser has no gradient: a policy gradient with a mean baseline
+  grad = jax.grad(lambda lp: losses.kimi_k15_loss(lp, logp, rewards, mask, G, tau)[0])(logp)
+  np.testing.assert_allclose(grad, -((rewards - b) * has / has.sum())[:, None] * mask,
+                             rtol=1e-5, atol=1e-7)
+
+
+def test_kimi_k15_leaves_out_rows_without_loss_tokens():
+  logp, old_logp, _, _, _, mask = _inputs(13, spread=0.2)
+  rewards = np.array([1, 0, 0.5, 1, 1, 0], np.float32)
+  full = losses.kimi_k15_loss(logp, old_logp, rewards, mask, G, 0.5)[0]
+  # row 4 already has no tokens; masking more rows must average over the rest only
+  cut = mask.copy()
+  cut[0] = 0
+  loss = losses.kimi_k15_loss(logp, old_logp, rewards, cut, G, 0.5)[0]
+  np.testing.assert_allclose(loss, np_kimi(logp, old_logp, rewards, cut, G, 0.5), rtol=1e-5)
+  assert not np.isclose(loss, full)
+  zero, metrics = losses.kimi_k15_loss(logp, old_logp, rewards, np.zeros_like(mask), G, 0.5)
+  assert zero == 0 and all(np.isfinite(v) for v in metrics.values())
+  with pytest.raises(ValueError, match='rl.kimi_tau'):
     losses.kimi_k15_loss(logp, old_logp, rewards, mask, G, 0.0)
+
+
+def test_kimi_partition_baseline_is_stable_and_leave_one_out():
+  rewards = np.array([1.5, 1.5, 0.0, 0.5], np.float32)
+  tau = 0.01  # r / tau = 150: exp overflows float32 without the max shift
+  for xp_rewards in (rewards, jnp.asarray(rewards)):
+    b = np.asarray(losses.kimi_baseline(xp_rewards, 4, tau, 'partition'))
+    assert np.all(np.isfinite(b))
+    # tau -> 0: tau log mean exp(r / tau) -> max of the others minus tau log(k - 1)
+    np.testing.assert_allclose(b, [1.5 - tau * np.log(3)] * 2 + [1.5 + tau * np.log(2 / 3)] * 2,
+                               atol=1e-4)
+  np.testing.assert_allclose(losses.kimi_baseline(rewards, 2, 1.0, 'partition'),
+                             [1.5, 1.5, 0.5, 0.0], rtol=1e-6)  # k = 2: the other sample
+  np.testing.assert_allclose(losses.kimi_baseline(rewards, 4, 2.0, 'partition'),
+                             np_kimi_baseline(rewards, 4, 2.0, 'partition'), rtol=1e-6)
+  with pytest.raises(ValueError, match='group_size >= 2'):
+    losses.kimi_baseline(rewards, 1, tau, 'partition')
+  with pytest.raises(ValueError, match="rl.kimi_baseline='x'"):
+    losses.kimi_baseline(rewards, 2, tau, 'x')
+
+
+def test_penalized_advantages_do_not_normalise_the_penalty():
+  rewards = np.array([1, 1, 1, 0, 1, 0.5], np.float32)   # group 0: equal task rewards
+  penalty = np.array([1e-4, 3e-4, 2e-4, 0.1, 0.2, 0.3], np.float32)
+  adv = losses.penalized_advantages(rewards, penalty, G, 'grpo')
+  np.testing.assert_allclose(adv[:3], [1e-4, -1e-4, 0.0], atol=1e-7)  # not unit scale
+  np.testing.assert_allclose(
+      adv[3:], losses.group_advantages(rewards, G)[3:] - (penalty[3:] - penalty[3:].mean()),
+      rtol=1e-5)
+  # drgrpo: the same as advantages of the shaped reward
+  np.testing.assert_allclose(losses.penalized_advantages(rewards, penalty, G, 'drgrpo'),
+                             losses.group_advantages(rewards - penalty, G, 'drgrpo'), atol=1e-6)

@@ -64,22 +64,31 @@ def test_learns_a_token_reward_and_compiles_once(tokenizer):
 
 
 def test_dynamic_sampling_refills_zero_variance_groups(tokenizer):
-  # rewards that are constant within half of the groups: those groups must be replaced
-  config = _rl_config(dynamic_sampling=True, max_refill_rounds=4)
+  # every other group: success constant (all 0 or all 1) but the total reward varies, the
+  # others the other way round. DAPO ('success') drops the first kind, 'reward' the second.
+  config = _rl_config(dynamic_sampling=True, max_refill_rounds=4, success_reward='even_tokens')
   trainer = _trainer(config, tokenizer)
   original = trainer.rollout
 
-  def rollout(cursor, rng):
-    ro = original(cursor, rng)
-    groups = ro.rewards.reshape(-1, 4)
-    groups[::2] = 0.5  # every other group: zero variance
-    ro.rewards = groups.reshape(-1)
+  def rollout(*args, **kw):
+    ro = original(*args, **kw)
+    success = np.tile([[0.0, 1.0, 1.0, 0.0], [1.0, 1.0, 1.0, 1.0]], (4, 1))
+    total = np.tile([[0.5, 0.7, 0.2, 0.1], [0.5, 0.5, 0.5, 0.5]], (4, 1))
+    ro.per_reward['even_tokens'], ro.rewards = success.reshape(-1), total.reshape(-1)
     return ro
   trainer.rollout = rollout
-  row = trainer.step()
+  seen = []
+  collect = trainer.collect
+  trainer.collect = lambda step: seen.append(collect(step)) or seen[-1]
+  for metric in ('success', 'reward'):
+    trainer.rl.dynamic_sampling_metric = metric   # collect reads it every step
+    row = trainer.step()
+    assert row['rollout_rounds'] == 2 and row['dropped_groups'] == 8
+    kept = seen[-1][0]
+    signal = kept.per_reward['even_tokens'] if metric == 'success' else kept.rewards
+    assert np.all(signal.reshape(-1, 4).std(axis=1) > 0)
   trainer.pool.close()
-  assert row['rollout_rounds'] == 2 and row['dropped_groups'] == 8
-  assert row['prompt_cursor'] == 16
+  assert row['prompt_cursor'] == 32
 
 
 def test_sharded_rl_step_matches_one_device(tokenizer):

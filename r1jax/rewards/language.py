@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from r1jax.rewards.base import RewardBatch, register
+from r1jax.rewards.format import _with_prompt_tag
 
 _LETTER_RUN = re.compile(r'[^\W\d_]+')
 LANGUAGE_SCRIPTS = {'en': 'latin', 'zh': 'han'}
@@ -62,7 +63,8 @@ def language_consistency_score(completion: str, language: str = 'en') -> float:
 
 @register('language_consistency')
 def language_consistency(batch: RewardBatch, target_language: str = 'en') -> np.ndarray:
-  """float32 [N]; metadata['language'] overrides `target_language` per example."""
+  """float32 [N]; metadata['language'] overrides `target_language` per example. A `<think>`
+  that the prompt opens (the template ends with it) counts as the completion's own."""
   return np.asarray([
-      language_consistency_score(c, m.get('language', target_language))
-      for c, m in zip(batch.completions, batch.metadata)], np.float32)
+      language_consistency_score(_with_prompt_tag(p, c), m.get('language', target_language))
+      for p, c, m in zip(batch.prompts, batch.completions, batch.metadata)], np.float32)

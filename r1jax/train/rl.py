@@ -16,6 +16,15 @@ Choices, stated once (each is a config knob, see configs/common.py `rl`):
   * the trained policy is softmax(logits / rl.temperature), the distribution that sampled.
   * a group never straddles hosts: prompts are sharded on `data`, G copies made in the sampler.
   * everything random is `fold_in(key(seed), step)`: a resumed run replays the same rollouts.
+  * rl.loss='grpo': group advantages of the task reward; with kl_mode='reward' the KL penalty
+    is subtracted after the normalisation (losses.penalized_advantages).
+    rl.loss='kimi_k15': k1.5's surrogate on r - tau log Z; the old policy is the policy at the
+    start of the step (pi_i), no reference model, no value network.
+  * the LR schedule counts RL steps: the mu updates of a step share its rate.
+  * dynamic sampling keeps groups whose success (rl.success_reward) is neither all 0 nor all
+    1 (DAPO); rl.dynamic_sampling_metric='reward' keeps groups whose total reward varies.
+  * prompts: the uniform epoch stream, or r1jax/data/prompt_sampler.py's curriculum /
+    prioritized draws (per-prompt success stats in RLState.prompt_stats, checkpointed).
 """
 import dataclasses
 import time
@@ -28,10 +37,10 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
-from r1jax.data import pipeline, source, templates
+from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix
-from r1jax.train.state import (TrainState, create_train_state, gradient_step, learning_rate,
+from r1jax.train.state import (TrainState, create_train_state, gradient_step, lr_schedule,
                                make_optimizer)
 
 
@@ -41,6 +50,7 @@ class RLState:
   train: TrainState
   ref_params: Any          # frozen reference policy (None when rl.kl_beta == 0)
   prompt_cursor: jax.Array  # int32: prompts consumed so far (dynamic sampling consumes extra)
+  prompt_stats: Any = None  # float32 [num_prompts, 2] success sum, attempts (prioritized)
 
 
 @flax.struct.dataclass
@@ -51,7 +61,7 @@ class RolloutBatch:
   completion_mask: jax.Array  # float32 [R, N]: tokens that count in the loss
   old_logp: jax.Array      # float32 [R, N]
   ref_logp: jax.Array      # float32 [R, N] (zeros when there is no reference)
-  advantages: jax.Array    # float32 [R]
+  advantages: jax.Array    # float32 [R] (k1.5: r - tau log Z, the centred reward)
 
 
 def loss_config(rl_cfg) -> losses.PolicyLossConfig:
@@ -77,16 +87,37 @@ def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, tempe
   return losses.token_logprobs(logits, tokens[:, prompt_len:]), losses.token_entropy(logits)
 
 
+def make_loss_fn(model_cfg: ModelConfig, loss_cfg, prompt_len: int, temperature: float,
+                 prefix=None, rl_cfg=None):
+  """loss_fn(params, batch) -> (loss, metrics). rl_cfg.loss picks GRPO's family
+  (`policy_loss`) or k1.5's surrogate (`kimi_k15_residual_loss` on batch.advantages =
+  r - tau log Z, old policy = the policy that started the step)."""
+  kimi = rl_cfg is not None and rl_cfg.loss == 'kimi_k15'
+
+  def loss_fn(params, batch: RolloutBatch):
+    logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
+                                        prompt_len, temperature, prefix)
+    if kimi:
+      return losses.kimi_k15_residual_loss(logp, batch.old_logp, batch.advantages,
+                                           batch.completion_mask, rl_cfg.kimi_tau,
+                                           rl_cfg.kimi_length_normalize)
+    ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
+    return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
+                              loss_cfg, ref_logp=ref, entropy=entropy)
+  return loss_fn
+
+
 def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, temperature: float,
-                    prefix=None):
+                    prefix=None, rl_cfg=None, schedule=None):
+  """The update on `make_loss_fn`; `schedule` (the optimizer's learning rate by update count)
+  is reported as metrics['learning_rate']."""
+  loss_fn = make_loss_fn(model_cfg, loss_cfg, prompt_len, temperature, prefix, rl_cfg)
+
   def train_step(state: TrainState, batch: RolloutBatch):
-    def loss_fn(params):
-      logp, entropy = completion_logprobs(model_cfg, params, batch.tokens, batch.valid,
-                                          prompt_len, temperature, prefix)
-      ref = batch.ref_logp if loss_cfg.kl_beta > 0 else None
-      return losses.policy_loss(logp, batch.old_logp, batch.advantages, batch.completion_mask,
-                                loss_cfg, ref_logp=ref, entropy=entropy)
-    return gradient_step(state, tx, loss_fn)
+    new_state, metrics = gradient_step(state, tx, lambda params: loss_fn(params, batch))
+    if schedule is not None:
+      metrics['learning_rate'] = schedule(state.step)  # the rate this update applied
+    return new_state, metrics
   return train_step
 
 
@@ -127,9 +158,20 @@ class TaskPrompts:
     shared = pipeline.shared_prefix_len(self.encoded['tokens'], self.encoded['mask'])
     self.shared_prefix = self.encoded['tokens'][0, :shared] if share_prefix and shared > 1 else None
 
+    # curriculum difficulty, higher = harder: 1 - pass rate when curated, else the task level
+    self.difficulty = np.asarray([1.0 - float(r['pass_rate']) if 'pass_rate' in r
+                                  else float(r['difficulty']) for r in records])
+
+  def __len__(self):
+    return len(self.texts)
+
   def take(self, cursor: int, count: int) -> PromptBatch:
     """Prompts [cursor, cursor + count) of the stream."""
-    idx = np.concatenate([self.order.indices(cursor + i) for i in range(count)])
+    return self.take_indices(np.concatenate([self.order.indices(cursor + i)
+                                             for i in range(count)]))
+
+  def take_indices(self, idx) -> PromptBatch:
+    """The prompts at these record indices (a prompt sampler's draw)."""
     return PromptBatch(self.encoded['tokens'][idx], self.encoded['mask'][idx],
                        [self.texts[i] for i in idx], [self.metadata[i] for i in idx])
 
@@ -189,13 +231,26 @@ class GRPOTrainer:
         num_workers=self.rl.verifier_workers, timeout_s=self.rl.verifier_timeout_s)
     self.local_prompts = self.rl.prompts_per_step // jax.process_count()
 
-    self.tx = make_optimizer(self.rl, total_steps=self.rl.steps)
+    # mu updates per RL step: the schedule counts steps (see state.lr_schedule)
+    self.schedule = lr_schedule(self.rl, self.rl.steps, self.rl.num_iterations)
+    self.tx = make_optimizer(self.rl, self.rl.steps, self.rl.num_iterations)
     train_state, self.shardings = create_train_state(self.model_cfg, self.tx, self.key, mesh,
                                                      rules, params=params)
     # the reference is a copy: the policy's buffers are donated to the update
     ref_params = jax.tree.map(jnp.copy, train_state.params) if self.use_ref else None
+    self.sampler_mode = self.rl.sampling
+    self.prompt_sampler = None
+    if self.sampler_mode != 'uniform':
+      self.prompt_sampler = prompt_sampler.PromptSampler(
+          self.sampler_mode, len(prompts), config.seed + 2,
+          difficulty=getattr(prompts, 'difficulty', None),
+          curriculum_steps=self.rl.curriculum_steps or self.rl.steps,
+          curriculum_start=self.rl.curriculum_start, priority_floor=self.rl.priority_floor)
+    stats = self.prompt_sampler and self.prompt_sampler.initial_stats()
     self.state = RLState(train=train_state, ref_params=ref_params,
-                         prompt_cursor=jax.device_put(jnp.int32(0), sharding.replicated(mesh)))
+                         prompt_cursor=jax.device_put(jnp.int32(0), sharding.replicated(mesh)),
+                         prompt_stats=None if stats is None else jax.device_put(
+                             stats, sharding.replicated(mesh)))
     self._compile()
 
   def _compile(self):
@@ -214,7 +269,7 @@ class GRPOTrainer:
     with sharding.use_mesh(mesh, self.rules):
       self.train_step = jax.jit(
           make_train_step(self.model_cfg, self.tx, self.loss_cfg, rl_cfg.prompt_len,
-                          rl_cfg.temperature, prefix),
+                          rl_cfg.temperature, prefix, rl_cfg, self.schedule),
           in_shardings=(self.shardings, self.batch_shardings),
           out_shardings=(self.shardings, sharding.replicated(mesh)), donate_argnums=0)
       self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature,
@@ -233,10 +288,30 @@ class GRPOTrainer:
     """RL steps done (rollouts consumed by updates)."""
     return int(self.state.train.step) // self.rl.num_iterations
 
-  def rollout(self, cursor: int, rng) -> Rollout:
+  def prompt_indices(self, cursor: int, step: int, stats=None):
+    """The global prompt indices a curriculum/prioritized rollout at `cursor` trains on
+    (None for the uniform stream); deterministic given (seed, cursor, step, stats)."""
+    if self.prompt_sampler is None:
+      return None
+    if stats is None and self.state.prompt_stats is not None:
+      stats = np.asarray(jax.device_get(self.state.prompt_stats))
+    return self.prompt_sampler.indices(cursor, self.rl.prompts_per_step, step, stats)
+
+  def reward_weights(self, step: int) -> dict:
+    """rl.rewards with each reward's weight 0 during its warm-up (rl.reward_warmup, and
+    rl.length_penalty_warmup for 'length_penalty'): k1.5 turns the length penalty on late."""
+    warmup = dict(self.rl.reward_warmup)
+    if self.rl.length_penalty_warmup:
+      warmup['length_penalty'] = self.rl.length_penalty_warmup
+    return {name: 0.0 if step < warmup.get(name, 0) else float(weight)
+            for name, weight in self.rl.rewards.items()}
+
+  def rollout(self, cursor: int, rng, step: int = 0, stats=None) -> Rollout:
     """G completions for the prompts at `cursor`, verified on the host."""
     group = self.rl.group_size
-    prompts = self.prompts.take(cursor, self.rl.prompts_per_step)
+    indices = self.prompt_indices(cursor, step, stats)
+    prompts = (self.prompts.take(cursor, self.rl.prompts_per_step) if indices is None
+               else self.prompts.take_indices(indices))
     index = jax.process_index()  # this host's rows: a contiguous block of the global batch
     rows = slice(index * self.local_prompts, (index + 1) * self.local_prompts)
     prompts = PromptBatch(prompts.tokens[rows], prompts.mask[rows], prompts.texts[rows],
@@ -250,7 +325,7 @@ class GRPOTrainer:
         metadata=[m for m in prompts.metadata for _ in range(group)],
         group_size=group, completion_lens=host.lengths,
         max_completion_len=self.rl.max_new_tokens, truncated=~host.stopped, completion_ids=ids)
-    total, per_reward = rewards.compute_rewards(batch, self.rl.rewards, pool=self.pool,
+    total, per_reward = rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
                                                 **dict(self.rl.reward_options))
     return Rollout(prompts, host.tokens, host.mask, host.logprobs, host.lengths, host.stopped,
                    total, per_reward)
@@ -261,13 +336,23 @@ class GRPOTrainer:
     rl_cfg, group = self.rl, self.rl.group_size
     cursor = int(self.state.prompt_cursor)
     rng = jax.random.fold_in(self.key, step)
+    stats = (None if self.state.prompt_stats is None
+             else np.asarray(jax.device_get(self.state.prompt_stats)))
     parts, kept, rounds, dropped = [], 0, 0, 0
     while kept < self.local_prompts:
-      ro = self.rollout(cursor, jax.random.fold_in(rng, rounds))
+      ro = self.rollout(cursor, jax.random.fold_in(rng, rounds), step, stats)
+      if stats is not None:  # prioritized: every rolled-out group counts, dropped ones too
+        success = ro.per_reward[rl_cfg.success_reward].reshape(-1, group).mean(axis=1)
+        stats = prompt_sampler.update_stats(stats, self.prompt_indices(cursor, step, stats),
+                                            all_hosts_concat(success))
       cursor += rl_cfg.prompts_per_step
       rounds += 1
-      if rl_cfg.dynamic_sampling:  # DAPO: groups with equal rewards have no gradient
-        std = ro.rewards.reshape(-1, group).std(axis=1)
+      if rl_cfg.dynamic_sampling:
+        # DAPO keeps groups whose accuracy is neither all 0 nor all 1 ('success'); 'reward'
+        # keeps groups whose total reward varies
+        signal = (ro.per_reward[rl_cfg.success_reward]
+                  if rl_cfg.dynamic_sampling_metric == 'success' else ro.rewards)
+        std = signal.reshape(-1, group).std(axis=1)
         keep = np.nonzero(std > 0)[0]
         dropped += len(std) - len(keep)
         if rounds >= rl_cfg.max_refill_rounds:  # out of rounds: top up with the rest
@@ -275,6 +360,9 @@ class GRPOTrainer:
         ro = ro.select(keep[:self.local_prompts - kept], group)
       parts.append(ro)
       kept = all_hosts_min(kept + len(ro.prompts.texts))
+    if stats is not None:
+      self.state = self.state.replace(prompt_stats=jax.device_put(
+          stats, sharding.replicated(self.mesh)))
     return Rollout.concat(parts), cursor, {'rollout_rounds': rounds, 'dropped_groups': dropped}
 
   def device_batch(self, ro: Rollout) -> RolloutBatch:
@@ -306,21 +394,20 @@ class GRPOTrainer:
     ro, cursor, row = self.collect(step)
     t1 = time.time()
     batch = self.device_batch(ro)
-    shaped = ro.rewards
-    if self.use_ref and self.loss_cfg.kl_mode == 'reward':
-      penalty = losses.kl_reward_penalty(batch.old_logp, batch.ref_logp, batch.completion_mask,
-                                         rl_cfg.kl_beta, self.loss_cfg.kl_estimator)
-      shaped = shaped - host_rows(penalty, self.mesh)
-    advantages = losses.group_advantages(shaped.astype(np.float32), rl_cfg.group_size,
-                                         mode=rl_cfg.advantage_mode)
+    advantages = self.advantages(ro, batch)
     batch = batch.replace(advantages=sharding.put_batch(advantages.astype(np.float32),
                                                         self.mesh))
     t2 = time.time()
     train_state = self.state.train
     with sharding.use_mesh(self.mesh, self.rules):
-      for _ in range(rl_cfg.num_iterations):
+      for i in range(rl_cfg.num_iterations):
         train_state, update_metrics = self.train_step(train_state, batch)
+        if i == 0:
+          first_metrics = update_metrics
     update_metrics = jax.device_get(update_metrics)
+    # the first update of a rollout is on-policy: its ratios are 1 (log-ratios 0 for k1.5)
+    first = {f'first_{k}': float(v) for k, v in jax.device_get(first_metrics).items()
+             if k in ('ratio_min', 'ratio_max', 'seq_log_ratio_abs_max')}
     t3 = time.time()
     self.state = self.state.replace(train=train_state, prompt_cursor=jax.device_put(
         jnp.int32(cursor), sharding.replicated(self.mesh)))
@@ -333,12 +420,29 @@ class GRPOTrainer:
         reward=float(ro.rewards.mean()), reward_std=float(ro.rewards.std()),
         response_len=float(ro.lengths.mean()), response_len_max=int(ro.lengths.max()),
         clipped_frac=float((~ro.stopped).mean()),
-        learning_rate=float(learning_rate(rl_cfg, step + 1, rl_cfg.steps)),
         prompt_cursor=cursor, rollout_s=t1 - t0, reference_s=t2 - t1, update_s=t3 - t2,
         step_s=t3 - t0, tokens_per_second=float(ro.lengths.sum()) / (t1 - t0),
-        compiles=metrics.compile_count(),
+        compiles=metrics.compile_count(), **first,
         **{k: float(v) for k, v in update_metrics.items()})
+    if self.sampler_mode != 'uniform':
+      row['prompt_difficulty'] = float(np.mean([m.get('difficulty', np.nan)
+                                                for m in ro.prompts.metadata]))
     return row
+
+  def advantages(self, ro: Rollout, batch: RolloutBatch) -> np.ndarray:
+    """Per-sequence advantages [B*G] on the host. GRPO family: group advantages of the task
+    reward, minus the centred KL penalty with rl.kl_mode='reward' (losses.penalized_advantages:
+    the penalty is never std-normalised). k1.5: r - tau log Z (losses.kimi_baseline)."""
+    rl_cfg, task = self.rl, ro.rewards.astype(np.float32)
+    if rl_cfg.loss == 'kimi_k15':
+      return task - losses.kimi_baseline(task, rl_cfg.group_size, rl_cfg.kimi_tau,
+                                         rl_cfg.kimi_baseline)
+    if self.use_ref and self.loss_cfg.kl_mode == 'reward':
+      penalty = losses.kl_reward_penalty(batch.old_logp, batch.ref_logp, batch.completion_mask,
+                                         rl_cfg.kl_beta, self.loss_cfg.kl_estimator)
+      return losses.penalized_advantages(task, host_rows(penalty, self.mesh), rl_cfg.group_size,
+                                         rl_cfg.advantage_mode)
+    return losses.group_advantages(task, rl_cfg.group_size, mode=rl_cfg.advantage_mode)
 
 
 def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
@@ -411,6 +515,13 @@ def all_hosts_min(value: int) -> int:
   if jax.process_count() == 1:
     return value
   return int(np.min(multihost_utils.process_allgather(np.int32(value))))
+
+
+def all_hosts_concat(values: np.ndarray) -> np.ndarray:
+  """This host's rows joined with every other host's, in host order (the global batch)."""
+  if jax.process_count() == 1:
+    return values
+  return np.asarray(multihost_utils.process_allgather(values)).reshape(-1)
 
 
 def load_base_params(config, workdir: str, model_cfg, mesh, rules):

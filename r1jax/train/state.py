@@ -17,28 +17,34 @@ class TrainState:
   opt_state: Any
 
 
-def make_optimizer(train_cfg, total_steps: int | None = None) -> optax.GradientTransformation:
-  """AdamW with linear warmup then cosine decay to min_lr_ratio * peak, and global-norm
-  gradient clipping."""
+def lr_schedule(train_cfg, total_steps: int | None = None, updates_per_step: int = 1):
+  """Linear warmup then cosine decay to min_lr_ratio * peak, as a function of the optimizer's
+  update count. Warmup and decay are counted in steps; with updates_per_step = mu > 1 (RL:
+  mu updates per rollout) every update of step s uses the step's rate, schedule(count // mu),
+  so warm-up and decay end where the config says, not mu times early."""
   total_steps = total_steps or train_cfg.steps
   warmup = min(train_cfg.warmup_steps, max(total_steps - 1, 0))
   schedule = optax.warmup_cosine_decay_schedule(
       init_value=0.0, peak_value=train_cfg.learning_rate, warmup_steps=warmup,
       decay_steps=max(total_steps, warmup + 1),
       end_value=train_cfg.learning_rate * train_cfg.min_lr_ratio)
+  if updates_per_step == 1:
+    return schedule
+  return lambda count: schedule(count // updates_per_step)
+
+
+def make_optimizer(train_cfg, total_steps: int | None = None,
+                   updates_per_step: int = 1) -> optax.GradientTransformation:
+  """AdamW on `lr_schedule`, and global-norm gradient clipping."""
   return optax.chain(
       optax.clip_by_global_norm(train_cfg.grad_clip),
-      optax.adamw(schedule, b1=train_cfg.b1, b2=train_cfg.b2,
-                  weight_decay=train_cfg.weight_decay))
+      optax.adamw(lr_schedule(train_cfg, total_steps, updates_per_step), b1=train_cfg.b1,
+                  b2=train_cfg.b2, weight_decay=train_cfg.weight_decay))
 
 
 def learning_rate(train_cfg, step, total_steps: int | None = None):
-  """The schedule's value at `step` (for logging)."""
-  total_steps = total_steps or train_cfg.steps
-  warmup = min(train_cfg.warmup_steps, max(total_steps - 1, 0))
-  return optax.warmup_cosine_decay_schedule(
-      0.0, train_cfg.learning_rate, warmup, max(total_steps, warmup + 1),
-      train_cfg.learning_rate * train_cfg.min_lr_ratio)(step)
+  """The rate the optimizer applies in (0-based) step `step` (for logging)."""
+  return lr_schedule(train_cfg, total_steps)(step)
 
 
 def state_shardings(model_cfg: ModelConfig, tx, mesh, rules):

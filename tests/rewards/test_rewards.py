@@ -101,6 +101,14 @@ def test_language_consistency(text, language, expected):
   assert language_consistency_score(text, language) == pytest.approx(expected)
 
 
+def test_language_consistency_reads_think_tag_in_prompt():
+  completions = ['add them, 数字 </think> <answer> 3 </answer>', 'add them </think>']
+  opened = _batch(completions, [{}, {}], prompts=['Q Assistant: <think>'] * 2)
+  np.testing.assert_allclose(get_reward('language_consistency')(opened), [2 / 4, 1.0])  # 2 Han chars
+  plain = _batch(completions, [{}, {}])   # no <think> anywhere: no chain of thought
+  np.testing.assert_array_equal(get_reward('language_consistency')(plain), [0.0, 0.0])
+
+
 @pytest.mark.parametrize('answer,numbers,target,mode,expected', [
     ('(3 + 5) * 2', [3, 5, 2], 16, 'exactly', 1.0),
     ('(3+5)*2 = 16', [3, 5, 2], 16, 'exactly', 1.0),
