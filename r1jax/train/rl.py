@@ -217,7 +217,7 @@ class GRPOTrainer:
             max_new_tokens=rl_cfg.max_new_tokens, group_size=rl_cfg.group_size,
             temperature=rl_cfg.temperature, top_k=rl_cfg.top_k, top_p=rl_cfg.top_p,
             pad_id=self.tokenizer.pad_id,
-            stop_ids=(self.tokenizer.eos_id,) if rl_cfg.stop_on_eos else ()),
+            stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else ()),
         mesh, self.rules)
     prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):
