@@ -20,6 +20,16 @@ def get_config():
       rope_theta=10000.0, rms_norm_eps=1e-6, qkv_bias=True,
       dtype='float32',        # compute dtype: 'float32' | 'bfloat16'
       param_dtype='float32',  # weight storage dtype
+      tie_embeddings=False,   # output projection = embedding table (Qwen2.5 <= 3B, Llama 3.2)
+      qk_norm=False,          # RMSNorm on queries/keys per head (Qwen3)
+      rope_scaling='',        # '' | 'llama3' (+ the four rope_* fields below)
+      rope_scaling_factor=8.0, rope_low_freq_factor=1.0, rope_high_freq_factor=4.0,
+      rope_original_max_len=8192,
+      remat='none',           # 'none' | 'full' | 'dots' | 'dots_no_batch' (activation memory)
+      logits_chunk=0,         # > 0: losses over vocabulary chunks of ~this size (no [B,T,V])
+      # A Hugging Face checkpoint directory (config.json + safetensors + tokenizer.json):
+      # the architecture fields above are read from it, the weights and tokenizer imported.
+      hf_path='',
   ))
 
   # Synthetic tasks and the pretraining corpus (r1jax/data).

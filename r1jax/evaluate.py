@@ -46,13 +46,14 @@ class Evaluator:
     self.records = source.load_records(config.data, 'heldout')[:eval_cfg.num_prompts]
     template = templates.get_template(config.data.template)
     self.prompts = [template.prompt(r['question']) for r in self.records]
-    self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len)
+    self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len,
+                                           field='eval.prompt_len')
     self.sampler = sampling.Sampler(
         ModelConfig.from_config(config.model),
         sampling.SamplingConfig(
             max_new_tokens=eval_cfg.max_new_tokens, group_size=self.k,
             temperature=eval_cfg.temperature, top_k=eval_cfg.top_k, top_p=eval_cfg.top_p,
-            stop_ids=(tokenizer.eos_id,), pad_id=tokenizer.pad_id),
+            stop_ids=tokenizer.stop_ids, pad_id=tokenizer.pad_id),
         mesh, rules)
     # The same key at every evaluation: differences between steps come from the model.
     self.rng = jax.random.fold_in(jax.random.key(config.seed), 10_000_019)

@@ -56,14 +56,87 @@ def next_token_loss(logits, targets, loss_mask):
   logits [B, T, V] predict targets [B, T]; loss_mask [B, T] is 1 where a target
   counts (0 on padding, and on prompt tokens for SFT). Returns (loss, metrics).
   """
+  return _masked_nll(token_logprobs(logits, targets), jnp.argmax(logits, axis=-1) == targets,
+                     loss_mask)
+
+
+def _masked_nll(logp, correct, loss_mask):
   mask = loss_mask.astype(jnp.float32)
-  nll = -token_logprobs(logits, targets)
   num_tokens = jnp.maximum(mask.sum(), 1.0)
-  loss = (nll * mask).sum() / num_tokens
-  correct = (jnp.argmax(logits, axis=-1) == targets).astype(jnp.float32)
-  metrics = {'loss': loss, 'token_accuracy': (correct * mask).sum() / num_tokens,
+  loss = -(logp * mask).sum() / num_tokens
+  metrics = {'loss': loss,
+             'token_accuracy': (correct.astype(jnp.float32) * mask).sum() / num_tokens,
              'num_tokens': mask.sum()}
   return loss, metrics
+
+
+# ---------------------------------------------------------------------------- vocabulary chunks
+#
+# A 151k vocabulary x 8k completion tokens is 4.6 GB of float32 logits per 1k rows: the
+# functions below take the final hidden states [B, T, D] and the output projection [D, V]
+# and scan over vocabulary chunks of about `chunk` columns, keeping a running max, sum of
+# exponentials and (for the entropy) sum of exp * logit per token. Each chunk's logits are
+# recomputed in the backward pass (jax.checkpoint), so no [B, T, V] array exists in either
+# direction; values and gradients equal the unchunked functions'.
+
+def _vocab_chunks(weight, chunk: int):
+  """weight [D, V] -> ([n, D, c] chunks, [n, c] bool real columns); V padded to n * c."""
+  vocab = weight.shape[1]
+  num = max(1, -(-vocab // max(chunk, 1)))
+  size = -(-vocab // num)
+  pad = num * size - vocab
+  if pad:
+    weight = jnp.pad(weight, ((0, 0), (0, pad)))
+  real = (jnp.arange(num * size) < vocab).reshape(num, size)
+  return weight.reshape(weight.shape[0], num, size).transpose(1, 0, 2), real
+
+
+def chunked_logit_stats(hidden, weight, targets, chunk: int, temperature: float = 1.0):
+  """Per token, from hidden [B, T, D] and weight [D, V] without materialising the logits
+  z = hidden @ weight / temperature (float32):
+    logp    [B, T]  log softmax(z)[targets]
+    entropy [B, T]  entropy of softmax(z)
+    argmax  [B, T]  argmax of z (first on ties, as jnp.argmax)
+  """
+  inv_t = 1.0 / temperature
+  chunks, real = _vocab_chunks(weight, chunk)
+  size = chunks.shape[-1]
+  target_w = jnp.take(weight, targets, axis=1)  # [D, B, T]
+  target_z = jnp.einsum('btd,dbt->bt', hidden, target_w.astype(hidden.dtype),
+                        preferred_element_type=jnp.float32) * inv_t
+
+  @jax.checkpoint
+  def body(carry, xs):
+    run_max, sum_exp, sum_zexp, best, best_idx = carry
+    w, ok, index = xs
+    z = jnp.einsum('btd,dc->btc', hidden, w.astype(hidden.dtype),
+                   preferred_element_type=jnp.float32) * inv_t
+    z_real = jnp.where(ok, z, -jnp.inf)  # padding columns (z = 0 there) never count
+    chunk_max = jnp.max(z_real, axis=-1)
+    new_max = jnp.maximum(run_max, chunk_max)
+    scale = jnp.exp(run_max - new_max)
+    e = jnp.where(ok, jnp.exp(z - new_max[..., None]), 0.0)
+    sum_exp = sum_exp * scale + e.sum(-1)
+    sum_zexp = sum_zexp * scale + (e * z).sum(-1)
+    arg = jnp.argmax(z_real, axis=-1) + index * size
+    better = chunk_max > best
+    return (new_max, sum_exp, sum_zexp, jnp.where(better, chunk_max, best),
+            jnp.where(better, arg, best_idx)), None
+
+  shape = targets.shape
+  init = (jnp.full(shape, -jnp.inf), jnp.zeros(shape), jnp.zeros(shape),
+          jnp.full(shape, -jnp.inf), jnp.zeros(shape, jnp.int32))
+  (run_max, sum_exp, sum_zexp, _, best_idx), _ = jax.lax.scan(
+      body, init, (chunks, real, jnp.arange(chunks.shape[0])))
+  log_norm = run_max + jnp.log(sum_exp)
+  return target_z - log_norm, log_norm - sum_zexp / sum_exp, best_idx
+
+
+def next_token_loss_chunked(hidden, weight, targets, loss_mask, chunk: int):
+  """`next_token_loss` from hidden states [B, T, D] and the output projection [D, V],
+  over vocabulary chunks (see `chunked_logit_stats`). Same (loss, metrics)."""
+  logp, _, argmax = chunked_logit_stats(hidden, weight, targets, chunk)
+  return _masked_nll(logp, argmax == targets, loss_mask)
 
 
 # ---------------------------------------------------------------------------- advantages

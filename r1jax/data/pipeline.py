@@ -23,7 +23,9 @@ def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len:
   """
   prompts = tokenizer.encode_batch([p for p, _ in docs])
   completions = tokenizer.encode_batch([c for _, c in docs])
-  lengths = np.array([2 + len(p) + len(c) for p, c in zip(prompts, completions)], np.int64)
+  bos = [tokenizer.bos_id] if getattr(tokenizer, 'add_bos', True) else []
+  lengths = np.array([len(bos) + 1 + len(p) + len(c) for p, c in zip(prompts, completions)],
+                     np.int64)
   too_long = int((lengths > seq_len).sum())
   if too_long:
     raise ValueError(f'{too_long} of {len(docs)} documents exceed data.seq_len={seq_len} tokens '
@@ -31,21 +33,23 @@ def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len:
   tokens = np.full((len(docs), seq_len), tokenizer.pad_id, np.int32)
   loss_mask = np.zeros((len(docs), seq_len), np.float32)
   for i, (p, c) in enumerate(zip(prompts, completions)):
-    row = [tokenizer.bos_id] + p + c + [tokenizer.eos_id]
+    row = bos + p + c + [tokenizer.eos_id]
     tokens[i, :len(row)] = row
-    loss_mask[i, 1 + (len(p) if mask_prompt else 0):len(row)] = 1.0
+    loss_mask[i, max(len(bos), 1) + (len(p) if mask_prompt else 0):len(row)] = 1.0
   return dict(tokens=tokens, loss_mask=loss_mask)
 
 
 def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
-                   keep_shared_prefix: bool = False) -> dict[str, np.ndarray]:
+                   keep_shared_prefix: bool = False,
+                   field: str = 'rl.prompt_len') -> dict[str, np.ndarray]:
   """Left-padded `[PAD ...] [BOS] prompt` rows, so every prompt ends at the same position.
 
   Returns tokens int32 [N, prompt_len] and mask bool [N, prompt_len] (True on real tokens).
   With keep_shared_prefix, the tokens every prompt starts with stay in the first columns and
   the padding goes after them (`[BOS] shared [PAD ...] rest`), so the shared prefix can be
   computed once (`models.forward_with_prefix`); positions skip padding either way.
-  Raises ValueError naming `rl.prompt_len` if any prompt does not fit.
+  Raises ValueError naming `field` (the config field that set prompt_len) if any prompt does
+  not fit.
   """
   encoded = tokenizer.encode_batch(prompts)
   shared = 0
@@ -54,14 +58,15 @@ def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
     shared = min(len(p) for p in encoded)
     for p in encoded[1:]:
       shared = next((i for i in range(shared) if p[i] != first[i]), shared)
-  longest = 1 + max((len(p) for p in encoded), default=0)
+  bos = [tokenizer.bos_id] if getattr(tokenizer, 'add_bos', True) else []
+  longest = len(bos) + max((len(p) for p in encoded), default=0)
   if longest > prompt_len:
-    raise ValueError(f'a prompt needs {longest} tokens (with BOS) but rl.prompt_len={prompt_len}; '
-                     f'set rl.prompt_len >= {longest}')
+    raise ValueError(f'a prompt needs {longest} tokens (with BOS) but {field}={prompt_len}; '
+                     f'set {field} >= {longest}')
   tokens = np.full((len(prompts), prompt_len), tokenizer.pad_id, np.int32)
   mask = np.zeros((len(prompts), prompt_len), bool)
   for i, p in enumerate(encoded):
-    head, rest = [tokenizer.bos_id] + p[:shared], p[shared:]
+    head, rest = bos + p[:shared], p[shared:]
     if keep_shared_prefix:  # the shared head stays left-aligned
       tokens[i, :len(head)], mask[i, :len(head)] = head, True
     else:

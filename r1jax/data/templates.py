@@ -39,6 +39,14 @@ TEMPLATES = {
     'r1_zero': Template('r1_zero', R1_ZERO_PROMPT,
                         f' {THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}'),
     'chat': Template('chat', 'User: {question}\nAssistant:', ' {cot} The answer is {answer}.'),
+    # Qwen's chat format (ChatML), for instruct models; answers in \boxed{} as Qwen-Math.
+    'chatml': Template('chatml', '<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n',
+                       '{cot} The answer is $\\boxed{{{answer}}}$.'),
+    # The R1-Zero instruction as the system turn of ChatML (instruct models, R1 tags).
+    'chatml_r1': Template(
+        'chatml_r1', '<|im_start|>system\n' + R1_ZERO_PROMPT.split(' User:')[0]
+        + '<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n',
+        f'{THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}'),
 }
 
 

@@ -8,10 +8,19 @@
 Ids: pad 0, bos 1, eos 2, unk 3, then the tags `<think>` `</think>` `<answer>` `</answer>`.
 Digits are split into single pieces, unseen characters fall back to bytes, and text is not
 normalised (identity rule, whitespace kept), so decode(encode(text)) == text for any text.
+
+Imported Hugging Face models bring their own tokenizer (`HFTokenizer`, same interface):
+
+  tok = HFTokenizer('/ckpt/Qwen2.5-1.5B')     # tokenizer.json (+ tokenizer_config.json,
+                                               #   generation_config.json for the EOS ids)
+  tok.stop_ids                                 # every EOS id the sampler stops on
+  tok = load_tokenizer(workdir + '/tokenizer')   # whichever kind was saved there
 """
 
 import io
+import json
 import os
+import shutil
 from typing import Callable, Iterable
 
 import sentencepiece as spm
@@ -35,6 +44,12 @@ class Tokenizer:
     self.think_id, self.think_close_id, self.answer_id, self.answer_close_id = (
         self.sp.piece_to_id(tag) for tag in TAGS)
     self._skip = {self.pad_id, self.bos_id, self.eos_id}
+
+  add_bos = True  # prompts and documents start with bos_id
+
+  @property
+  def stop_ids(self) -> tuple[int, ...]:
+    return (self.eos_id,)
 
   @property
   def vocab_size(self) -> int:
@@ -131,3 +146,121 @@ def load_or_train_tokenizer(directory: str, vocab_size: int,
                        f'model.vocab_size={vocab_size}; use a fresh workdir or the same vocab_size')
     return tok
   return train_tokenizer(texts(), vocab_size, directory, number_pieces)
+
+
+# ---------------------------------------------------------------------------- Hugging Face
+
+HF_FILES = ('tokenizer.json', 'tokenizer_config.json', 'generation_config.json',
+            'special_tokens_map.json')
+
+
+def _token_text(value):
+  """A special token entry of tokenizer_config.json: a string or {'content': ...}."""
+  return value.get('content') if isinstance(value, dict) else value
+
+
+class HFTokenizer:
+  """A Hugging Face `tokenizer.json` (the `tokenizers` library) behind `Tokenizer`'s
+  interface: encode/decode never add or keep BOS/EOS/PAD; `stop_ids` are the EOS ids of
+  generation_config.json (Qwen instruct models stop on `<|im_end|>` and `<|endoftext|>`).
+
+  Models without a BOS token (Qwen) get none (`add_bos` False); the pad id is the config's
+  pad token, else the first EOS id. `chat_template` is tokenizer_config.json's Jinja template.
+  """
+
+  def __init__(self, directory: str):
+    import tokenizers  # pylint: disable=g-import-not-at-top
+    path = os.path.join(directory, 'tokenizer.json')
+    if not os.path.exists(path):
+      raise FileNotFoundError(f'No tokenizer.json in {directory}; an imported model needs its '
+                              'Hugging Face tokenizer files beside config.json')
+    self.directory = directory
+    self.tok = tokenizers.Tokenizer.from_file(path)
+    config = self._json('tokenizer_config.json')
+    generation = self._json('generation_config.json')
+    special = self._json('special_tokens_map.json')
+
+    def token_id(field):
+      text = _token_text(config.get(field) or special.get(field))
+      return None if text is None else self.tok.token_to_id(text)
+
+    eos = generation.get('eos_token_id', token_id('eos_token'))
+    eos = [eos] if isinstance(eos, int) else list(eos or [])
+    if not eos:
+      raise ValueError(f'{directory}: no EOS token in generation_config.json or '
+                       'tokenizer_config.json; the sampler would never stop')
+    self.stop_ids = tuple(int(i) for i in eos)
+    self.eos_id = self.stop_ids[0]
+    bos = token_id('bos_token')
+    self.add_bos = bos is not None and bool(config.get('add_bos_token', True))
+    self.bos_id = bos if bos is not None else self.eos_id
+    pad = token_id('pad_token')
+    self.pad_id = pad if pad is not None else self.eos_id
+    self.unk_id = token_id('unk_token')
+    self.chat_template = config.get('chat_template')
+    self._skip = {self.pad_id, self.eos_id, *self.stop_ids} | ({bos} if bos is not None else set())
+
+  def _json(self, name: str) -> dict:
+    path = os.path.join(self.directory, name)
+    if not os.path.exists(path):
+      return {}
+    with open(path) as f:
+      return json.load(f)
+
+  @property
+  def vocab_size(self) -> int:
+    return self.tok.get_vocab_size(with_added_tokens=True)
+
+  def encode(self, text: str) -> list[int]:
+    return self.tok.encode(text, add_special_tokens=False).ids
+
+  def encode_batch(self, texts: list[str]) -> list[list[int]]:
+    return [e.ids for e in self.tok.encode_batch(list(texts), add_special_tokens=False)]
+
+  def decode(self, ids: Iterable[int]) -> str:
+    """Text of `ids`, skipping pad/bos/eos (it does not stop at EOS)."""
+    return self.tok.decode([int(i) for i in ids if int(i) not in self._skip],
+                           skip_special_tokens=False)
+
+  def id_to_piece(self, i: int) -> str:
+    return self.tok.id_to_token(int(i))
+
+  def apply_chat_template(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+    """The model's own chat format (tokenizer_config.json's Jinja template), as text."""
+    if not self.chat_template:
+      raise ValueError(f'{self.directory}/tokenizer_config.json has no chat_template; use '
+                       "data.template='r1_zero' (plain text) for a base model")
+    import jinja2  # pylint: disable=g-import-not-at-top
+    from jinja2 import sandbox  # pylint: disable=g-import-not-at-top
+    env = sandbox.ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
+                                                 loader=jinja2.BaseLoader())
+    env.globals['raise_exception'] = _raise
+    return env.from_string(self.chat_template).render(
+        messages=messages, add_generation_prompt=add_generation_prompt,
+        bos_token=self.id_to_piece(self.bos_id), eos_token=self.id_to_piece(self.eos_id))
+
+  def save(self, directory: str) -> str:
+    """Copies the tokenizer files into `directory` (a workdir keeps the one it trained with)."""
+    os.makedirs(directory, exist_ok=True)
+    for name in HF_FILES:
+      src = os.path.join(self.directory, name)
+      if os.path.exists(src) and os.path.abspath(src) != os.path.abspath(
+          os.path.join(directory, name)):
+        shutil.copyfile(src, os.path.join(directory, name))
+    return os.path.join(directory, 'tokenizer.json')
+
+  @classmethod
+  def load(cls, directory: str) -> 'HFTokenizer':
+    return cls(directory)
+
+
+def _raise(message):
+  raise ValueError(message)
+
+
+def load_tokenizer(directory: str):
+  """The tokenizer saved in `directory`: SentencePiece (tokenizer.model) or Hugging Face
+  (tokenizer.json)."""
+  if os.path.exists(os.path.join(directory, 'tokenizer.json')):
+    return HFTokenizer(directory)
+  return Tokenizer.load(directory)

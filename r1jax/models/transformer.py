@@ -1,5 +1,7 @@
 """Qwen2-style decoder: RMSNorm pre-norm, RoPE, grouped-query attention with q/k/v
-biases, SwiGLU MLP, untied input/output embeddings.
+biases, SwiGLU MLP, untied input/output embeddings. Options cover Qwen2/2.5 (tied embeddings
+in the small sizes), Qwen3 (q/k RMSNorm, no biases) and Llama 3.x ('llama3' RoPE scaling);
+`r1jax/models/hf.py` imports and exports their Hugging Face checkpoints.
 
 Every weight carries logical axis names (`nn.with_logical_partitioning`) and every
 key activation a logical constraint; `r1jax/sharding.py` maps the names to the mesh.
@@ -41,6 +43,20 @@ class ModelConfig:
   qkv_bias: bool = True
   dtype: str = 'float32'        # compute dtype of activations and matmuls
   param_dtype: str = 'float32'  # storage dtype of weights
+  tie_embeddings: bool = False  # output projection = embedding table (no lm_head weight)
+  qk_norm: bool = False         # RMSNorm over head_dim on queries and keys (Qwen3)
+  # RoPE scaling: '' (none) | 'llama3' (Llama 3.1+, with the four fields below)
+  rope_scaling: str = ''
+  rope_scaling_factor: float = 8.0
+  rope_low_freq_factor: float = 1.0
+  rope_high_freq_factor: float = 4.0
+  rope_original_max_len: int = 8192
+  # Memory: 'none' | 'full' (recompute each layer in the backward pass) | 'dots' (keep
+  # matmul outputs, recompute the rest) | 'dots_no_batch'
+  remat: str = 'none'
+  # > 0: log-probs and losses computed over vocabulary chunks of about this size from the
+  # final hidden states, so [B, T, V] float32 logits are never materialised (losses.py).
+  logits_chunk: int = 0
 
   @classmethod
   def from_config(cls, config) -> 'ModelConfig':
@@ -134,11 +150,31 @@ class RMSNorm(nn.Module):
     return (x32 * scale.astype(jnp.float32)).astype(self.cfg.compute_dtype)
 
 
-def rope(x, positions, theta):
+def rope_frequencies(cfg: ModelConfig, head_dim: int):
+  """Inverse frequencies [head_dim / 2], float32, with the config's RoPE scaling.
+
+  'llama3' (transformers' `_compute_llama3_parameters`): wavelengths longer than
+  original_max_len / low_freq_factor are divided by `factor`, shorter than
+  original_max_len / high_freq_factor kept, and the band between interpolated smoothly."""
+  half = head_dim // 2
+  freq = 1.0 / cfg.rope_theta ** (jnp.arange(half, dtype=jnp.float32) / half)
+  if cfg.rope_scaling == 'llama3':
+    factor, low, high = cfg.rope_scaling_factor, cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+    old_len = cfg.rope_original_max_len
+    wavelen = 2 * jnp.pi / freq
+    scaled = jnp.where(wavelen > old_len / low, freq / factor, freq)
+    smooth = (old_len / wavelen - low) / (high - low)
+    smoothed = (1 - smooth) * scaled / factor + smooth * scaled
+    medium = (wavelen >= old_len / high) & (wavelen <= old_len / low)
+    freq = jnp.where(medium, smoothed, scaled)
+  elif cfg.rope_scaling:
+    raise ValueError(f"model.rope_scaling={cfg.rope_scaling!r}: use '' or 'llama3'")
+  return freq
+
+
+def rope(x, positions, freq):
   """Rotary embedding (rotate-half convention, as Qwen2/Llama).
-  x [B, T, H, D], positions [B, T]."""
-  half = x.shape[-1] // 2
-  freq = 1.0 / theta ** (jnp.arange(half, dtype=jnp.float32) / half)
+  x [B, T, H, D], positions [B, T], freq [D / 2] from `rope_frequencies`."""
   angle = positions.astype(jnp.float32)[..., None] * freq  # [B, T, D/2]
   sin, cos = jnp.sin(angle)[:, :, None, :], jnp.cos(angle)[:, :, None, :]
   x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
@@ -156,9 +192,12 @@ class Attention(nn.Module):
     q = _dense((heads, head_dim), ('embed', 'q_heads', 'head_dim'), cfg, 'q', cfg.qkv_bias)(x)
     k = _dense((kv_heads, head_dim), ('embed', 'kv_heads', 'head_dim'), cfg, 'k', cfg.qkv_bias)(x)
     v = _dense((kv_heads, head_dim), ('embed', 'kv_heads', 'head_dim'), cfg, 'v', cfg.qkv_bias)(x)
-    q = nn.with_logical_constraint(rope(q, positions, cfg.rope_theta),
+    if cfg.qk_norm:  # Qwen3: per-head RMSNorm before RoPE
+      q, k = RMSNorm(cfg, name='q_norm')(q), RMSNorm(cfg, name='k_norm')(k)
+    freq = rope_frequencies(cfg, head_dim)
+    q = nn.with_logical_constraint(rope(q, positions, freq),
                                    ('act_batch', 'act_length', 'act_heads', 'head_dim'))
-    k = nn.with_logical_constraint(rope(k, positions, cfg.rope_theta),
+    k = nn.with_logical_constraint(rope(k, positions, freq),
                                    ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
     v = nn.with_logical_constraint(v, ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
 
@@ -212,33 +251,64 @@ class Block(nn.Module):
     return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed')), new_kv
 
 
+REMAT_POLICIES = {
+    'full': None,  # save nothing inside a layer
+    'dots': jax.checkpoint_policies.checkpoint_dots,
+    'dots_no_batch': jax.checkpoint_policies.checkpoint_dots_with_no_batch_dims,
+}
+
+
 class Transformer(nn.Module):
+  """return_hidden=True returns the final normed hidden states [B, T, D] instead of the
+  logits (the chunked-vocabulary losses apply `lm_head_weight` themselves)."""
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, tokens, positions, attn_mask, cache: Any = None, cache_index=None):
+  def __call__(self, tokens, positions, attn_mask, cache: Any = None, cache_index=None,
+               return_hidden: bool = False):
     cfg = self.cfg
     embed = self.param('embed', nn.with_logical_partitioning(
         nn.initializers.normal(stddev=0.02), ('vocab', 'embed')),
         (cfg.vocab_size, cfg.d_model), cfg.weight_dtype)
     x = jnp.take(embed, tokens, axis=0).astype(cfg.compute_dtype)
     x = nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed'))
+    block = Block
+    if cfg.remat != 'none' and cache is None:  # training: recompute layers in the backward
+      if cfg.remat not in REMAT_POLICIES:
+        raise ValueError(f'model.remat={cfg.remat!r}: use one of {("none", *REMAT_POLICIES)}')
+      block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat], prevent_cse=True)
     new_k, new_v = [], []
     for i in range(cfg.n_layers):
-      layer_kv = None if cache is None else (cache.k[i], cache.v[i])
-      x, kv = Block(cfg, name=f'layer_{i}')(x, positions, attn_mask, layer_kv, cache_index)
-      if kv is not None:
+      if cache is None:
+        x, kv = block(cfg, name=f'layer_{i}')(x, positions, attn_mask)
+      else:
+        x, kv = block(cfg, name=f'layer_{i}')(x, positions, attn_mask, (cache.k[i], cache.v[i]),
+                                              cache_index)
         new_k.append(kv[0])
         new_v.append(kv[1])
     x = RMSNorm(cfg, name='final_norm')(x)
-    logits = _dense(cfg.vocab_size, ('embed', 'vocab'), cfg, 'lm_head')(x)
-    logits = nn.with_logical_constraint(logits, ('act_batch', 'act_length', 'act_vocab'))
     new_cache = None if cache is None else KVCache(k=tuple(new_k), v=tuple(new_v))
+    if return_hidden:
+      return x, new_cache
+    if cfg.tie_embeddings:
+      logits = jnp.einsum('btd,vd->btv', x, embed.astype(cfg.compute_dtype),
+                          preferred_element_type=jnp.float32).astype(cfg.compute_dtype)
+    else:
+      logits = _dense(cfg.vocab_size, ('embed', 'vocab'), cfg, 'lm_head')(x)
+    logits = nn.with_logical_constraint(logits, ('act_batch', 'act_length', 'act_vocab'))
     return logits, new_cache
 
 
-def forward(cfg: ModelConfig, params, tokens, valid=None):
-  """Full-sequence forward for training and scoring: tokens [B, T] -> logits [B, T, V].
+def lm_head_weight(cfg: ModelConfig, params):
+  """The output projection [D, V] (the transposed embedding table when tied)."""
+  if cfg.tie_embeddings:
+    return params['embed'].T
+  return params['lm_head']['kernel']
+
+
+def forward(cfg: ModelConfig, params, tokens, valid=None, return_hidden: bool = False):
+  """Full-sequence forward for training and scoring: tokens [B, T] -> logits [B, T, V]
+  (return_hidden: the final hidden states [B, T, D]).
 
   valid [B, T] (optional) marks real tokens; the positions of the real tokens count
   from 0, so left- and right-padded sequences both work.
@@ -246,11 +316,13 @@ def forward(cfg: ModelConfig, params, tokens, valid=None):
   if valid is None:
     valid = jnp.ones(tokens.shape, bool)
   positions = jnp.maximum(jnp.cumsum(valid, axis=-1) - 1, 0)
-  logits, _ = Transformer(cfg).apply({'params': params}, tokens, positions, causal_mask(valid))
+  logits, _ = Transformer(cfg).apply({'params': params}, tokens, positions, causal_mask(valid),
+                                     return_hidden=return_hidden)
   return logits
 
 
-def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None):
+def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None,
+                        return_hidden: bool = False):
   """Forward of [prefix ; tokens[b]] for every row b, computing the shared prefix once.
 
   prefix int32 [P0] (the same leading tokens of every sequence, e.g. a constant system
@@ -273,7 +345,7 @@ def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None):
   positions = prefix_len + jnp.maximum(jnp.cumsum(valid, axis=-1) - 1, 0)
   mask = jnp.concatenate([jnp.ones((batch, length, prefix_len), bool), causal_mask(valid)], -1)
   logits, _ = model.apply({'params': params}, tokens, positions, mask, cache=cache,
-                          cache_index=prefix_len)
+                          cache_index=prefix_len, return_hidden=return_hidden)
   return logits
 
 

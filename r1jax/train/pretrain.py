@@ -15,8 +15,9 @@ import numpy as np
 from r1jax import checkpoint, evaluate, metrics, sharding
 from r1jax.data import corpus, pipeline, source, templates
 from r1jax.data.tasks import Example
-from r1jax.losses import next_token_loss
-from r1jax.models import ModelConfig, count_params, flops_per_token, forward, forward_with_prefix
+from r1jax.losses import next_token_loss, next_token_loss_chunked
+from r1jax.models import (ModelConfig, count_params, flops_per_token, forward, forward_with_prefix,
+                          lm_head_weight)
 from r1jax.train.state import create_train_state, gradient_step, learning_rate, make_optimizer
 
 
@@ -28,13 +29,24 @@ def document_logits(model_cfg: ModelConfig, params, tokens, prefix=None):
   return forward_with_prefix(model_cfg, params, prefix, tokens[:, :-1])
 
 
+def document_loss(model_cfg: ModelConfig, params, tokens, loss_mask, prefix=None):
+  """next_token_loss of the documents; over vocabulary chunks when model.logits_chunk > 0."""
+  if not model_cfg.logits_chunk:
+    logits = document_logits(model_cfg, params, tokens, prefix)  # [B, L-1, V]
+    return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])
+  args = (model_cfg, params, tokens[:, :-1])
+  hidden = (forward(*args, return_hidden=True) if prefix is None else
+            forward_with_prefix(model_cfg, params, prefix, tokens[:, :-1], return_hidden=True))
+  return next_token_loss_chunked(hidden, lm_head_weight(model_cfg, params), tokens[:, 1:],
+                                 loss_mask[:, 1:], model_cfg.logits_chunk)
+
+
 def make_train_step(model_cfg: ModelConfig, tx, prefix=None):
   def train_step(state, batch):
     tokens, loss_mask = batch['tokens'], batch['loss_mask']  # [B, L]
 
     def loss_fn(params):
-      logits = document_logits(model_cfg, params, tokens, prefix)  # [B, L-1, V]
-      return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])
+      return document_loss(model_cfg, params, tokens, loss_mask, prefix)
 
     return gradient_step(state, tx, loss_fn)
   return train_step
@@ -42,9 +54,7 @@ def make_train_step(model_cfg: ModelConfig, tx, prefix=None):
 
 def make_eval_step(model_cfg: ModelConfig, prefix=None):
   def eval_step(params, batch):
-    tokens, loss_mask = batch['tokens'], batch['loss_mask']
-    logits = document_logits(model_cfg, params, tokens, prefix)
-    return next_token_loss(logits, tokens[:, 1:], loss_mask[:, 1:])[1]
+    return document_loss(model_cfg, params, batch['tokens'], batch['loss_mask'], prefix)[1]
   return eval_step
 
 

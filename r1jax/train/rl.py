@@ -39,7 +39,7 @@ from jax.experimental import multihost_utils
 from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
 from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
-from r1jax.models import ModelConfig, forward, forward_with_prefix
+from r1jax.models import ModelConfig, forward, forward_with_prefix, lm_head_weight
 from r1jax.train.state import (TrainState, create_train_state, gradient_step, lr_schedule,
                                make_optimizer)
 
@@ -76,13 +76,22 @@ def completion_logprobs(model_cfg, params, tokens, valid, prompt_len: int, tempe
   """log pi(completion token) and entropy under softmax(logits / T): [R, N] each.
 
   tokens, valid [R, P + N]; with `prefix` [P0] (the first P0 columns, equal in every row) the
-  prefix is computed once for all rows."""
+  prefix is computed once for all rows. With model.logits_chunk > 0 the vocabulary is
+  processed in chunks from the hidden states (no [R, N, V] logits)."""
+  chunk = model_cfg.logits_chunk
   if prefix is None:
-    logits = forward(model_cfg, params, tokens[:, :-1], valid[:, :-1])[:, prompt_len - 1:]
+    logits = forward(model_cfg, params, tokens[:, :-1], valid[:, :-1],
+                     return_hidden=chunk > 0)[:, prompt_len - 1:]
   else:
     start = prefix.shape[0]
     logits = forward_with_prefix(model_cfg, params, prefix, tokens[:, start:-1],
-                                 valid[:, start:-1])[:, prompt_len - 1 - start:]
+                                 valid[:, start:-1],
+                                 return_hidden=chunk > 0)[:, prompt_len - 1 - start:]
+  if chunk > 0:  # `logits` are hidden states [R, N, D] here
+    logp, entropy, _ = losses.chunked_logit_stats(
+        logits, lm_head_weight(model_cfg, params), tokens[:, prompt_len:], chunk,
+        max(temperature, 1e-6))
+    return logp, entropy
   logits = logits.astype(jnp.float32) / max(temperature, 1e-6)
   return losses.token_logprobs(logits, tokens[:, prompt_len:]), losses.token_entropy(logits)
 
@@ -263,7 +272,7 @@ class GRPOTrainer:
             max_new_tokens=rl_cfg.max_new_tokens, group_size=rl_cfg.group_size,
             temperature=rl_cfg.temperature, top_k=rl_cfg.top_k, top_p=rl_cfg.top_p,
             pad_id=self.tokenizer.pad_id,
-            stop_ids=(self.tokenizer.eos_id,) if rl_cfg.stop_on_eos else ()),
+            stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else ()),
         mesh, self.rules)
     prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):

@@ -1,0 +1,157 @@
+"""Memory for real models: vocabulary-chunked log-probs and losses (values and gradients equal
+the unchunked ones; no [B, T, V] array in the compiled graph), remat policies, tied embeddings."""
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from r1jax import losses
+from r1jax.models import ModelConfig, forward, init_params, lm_head_weight
+from r1jax.train import pretrain, rl
+
+CFG = ModelConfig(vocab_size=203, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
+
+
+def _inputs(seed=0, batch=3, length=7, vocab=41, dim=16):
+  k = jax.random.split(jax.random.key(seed), 4)
+  hidden = jax.random.normal(k[0], (batch, length, dim))
+  weight = jax.random.normal(k[1], (dim, vocab))
+  targets = jax.random.randint(k[2], (batch, length), 0, vocab)
+  mask = (jax.random.uniform(k[3], (batch, length)) > 0.3).astype(jnp.float32)
+  return hidden, weight, targets, mask
+
+
+@pytest.mark.parametrize('chunk', [8, 41])  # 41 = V; 6 and 8 pad the last chunk
+def test_chunked_stats_equal_unchunked_values_and_gradients(chunk):
+  hidden, weight, targets, mask = _inputs()
+  temperature = 0.7
+
+  def unchunked(h, w):
+    logits = jnp.einsum('btd,dv->btv', h, w) / temperature
+    return (losses.token_logprobs(logits, targets), losses.token_entropy(logits),
+            jnp.argmax(logits, -1))
+
+  def chunked(h, w):
+    return losses.chunked_logit_stats(h, w, targets, chunk, temperature)
+
+  for a, b in zip(jax.jit(chunked)(hidden, weight), jax.jit(unchunked)(hidden, weight)):
+    np.testing.assert_allclose(a, b, atol=2e-5)
+
+  def objective(fn):
+    return lambda h, w: (fn(h, w)[0] * mask).sum() + 0.3 * (fn(h, w)[1] * mask).sum()
+  got = jax.jit(jax.grad(objective(chunked), (0, 1)))(hidden, weight)
+  want = jax.jit(jax.grad(objective(unchunked), (0, 1)))(hidden, weight)
+  for a, b in zip(got, want):
+    assert np.isfinite(np.asarray(a)).all()
+    np.testing.assert_allclose(a, b, atol=5e-5)
+
+
+def test_argmax_ties_pick_the_first_like_jnp():
+  hidden = jnp.ones((1, 1, 2))
+  weight = jnp.array([[0., 1., 0., 1., 1.], [0., 0., 0., 0., 0.]])  # columns 1, 3, 4 tie
+  _, _, argmax = losses.chunked_logit_stats(hidden, weight, jnp.zeros((1, 1), jnp.int32), 2)
+  assert int(argmax[0, 0]) == 1
+
+
+def test_next_token_loss_chunked_equals_unchunked():
+  hidden, weight, targets, mask = _inputs(1)
+  want = losses.next_token_loss(jnp.einsum('btd,dv->btv', hidden, weight), targets, mask)
+  got = losses.next_token_loss_chunked(hidden, weight, targets, mask, 10)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), got, want)
+  g_want = jax.grad(lambda w: losses.next_token_loss(
+      jnp.einsum('btd,dv->btv', hidden, w), targets, mask)[0])(weight)
+  g_got = jax.grad(lambda w: losses.next_token_loss_chunked(hidden, w, targets, mask, 10)[0])(
+      weight)
+  np.testing.assert_allclose(g_got, g_want, atol=1e-6)
+
+
+def _rollout_batch(vocab, seed=0, rows=4, prompt_len=6, new=5):
+  rng = np.random.RandomState(seed)
+  tokens = rng.randint(1, vocab, (rows, prompt_len + new)).astype(np.int32)
+  valid = np.ones(tokens.shape, bool)
+  valid[1, :3] = False   # left padding in the prompt
+  valid[2, -2:] = False  # a short completion
+  return jnp.asarray(tokens), jnp.asarray(valid), prompt_len
+
+
+@pytest.mark.parametrize('tie,use_prefix', [(False, False), (True, True)])
+def test_completion_logprobs_chunked_equal_unchunked(tie, use_prefix):
+  """The RL update's log-probs, entropies and their parameter gradients (prefix path too)."""
+  cfg = dataclasses.replace(CFG, tie_embeddings=tie)
+  params = init_params(cfg, jax.random.key(0))
+  assert ('lm_head' in params) != tie
+  tokens, valid, prompt_len = _rollout_batch(cfg.vocab_size)
+  chunked_cfg = dataclasses.replace(cfg, logits_chunk=64)
+  for prefix in ([tokens[0, :2]] if use_prefix else [None]):
+    if prefix is not None:
+      tokens = tokens.at[:, :2].set(prefix)
+      valid = valid.at[:, :2].set(True)
+
+    def objective(c):
+      def f(p):
+        logp, ent = rl.completion_logprobs(c, p, tokens, valid, prompt_len, 0.8, prefix)
+        return (logp * valid[:, prompt_len:]).sum() + ent.sum(), (logp, ent)
+      return f
+    (v1, aux1), g1 = jax.jit(jax.value_and_grad(objective(cfg), has_aux=True))(params)
+    (v2, aux2), g2 = jax.jit(jax.value_and_grad(objective(chunked_cfg), has_aux=True))(params)
+    np.testing.assert_allclose(v2, v1, rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5), aux2, aux1)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2e-5), g2, g1)
+
+
+def _shapes_in_jaxpr(jaxpr, out=None):
+  out = set() if out is None else out
+  for eqn in jaxpr.eqns:
+    for var in eqn.outvars:
+      out.add(tuple(getattr(var.aval, 'shape', ())))
+    for param in eqn.params.values():
+      for sub in (param if isinstance(param, (list, tuple)) else [param]):
+        inner = getattr(sub, 'jaxpr', None)
+        if inner is not None:
+          _shapes_in_jaxpr(getattr(inner, 'jaxpr', inner), out)
+  return out
+
+
+def test_chunked_update_never_builds_full_logits():
+  """The gradient of the RL objective with logits_chunk has no [R, N, V]-sized array (the
+  unchunked one does: the check can fail)."""
+  tokens, valid, prompt_len = _rollout_batch(CFG.vocab_size)
+  params = init_params(CFG, jax.random.key(0))
+  full = (tokens.shape[0], tokens.shape[1] - prompt_len, CFG.vocab_size)
+
+  def shapes(cfg):
+    def loss(p):
+      return rl.completion_logprobs(cfg, p, tokens, valid, prompt_len, 1.0)[0].sum()
+    return _shapes_in_jaxpr(jax.make_jaxpr(jax.grad(loss))(params).jaxpr)
+  assert full in shapes(CFG)
+  chunked = shapes(dataclasses.replace(CFG, logits_chunk=64))
+  assert not any(len(s) == 3 and s[-1] >= CFG.vocab_size for s in chunked), chunked
+
+
+def test_remat_policies_keep_the_loss_and_gradients():
+  params = init_params(CFG, jax.random.key(1))
+  tokens = jnp.asarray(np.random.RandomState(0).randint(1, CFG.vocab_size, (2, 12)), jnp.int32)
+  mask = jnp.ones(tokens.shape)
+
+  def grads(cfg):
+    return jax.jit(jax.value_and_grad(
+        lambda p: pretrain.document_loss(cfg, p, tokens, mask)[0]))(params)
+  want = grads(CFG)
+  for policy in ('full', 'dots'):
+    got = grads(dataclasses.replace(CFG, remat=policy, logits_chunk=50))
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5), got[1], want[1])
+  with pytest.raises(ValueError, match='model.remat'):
+    forward(dataclasses.replace(CFG, remat='some'), params, tokens)
+
+
+def test_tied_head_is_the_embedding():
+  cfg = dataclasses.replace(CFG, tie_embeddings=True)
+  params = init_params(cfg, jax.random.key(0))
+  tokens = jnp.arange(10)[None] % cfg.vocab_size
+  hidden = forward(cfg, params, tokens, return_hidden=True)
+  np.testing.assert_allclose(forward(cfg, params, tokens),
+                             hidden @ lm_head_weight(cfg, params), atol=1e-5)
+  np.testing.assert_array_equal(lm_head_weight(cfg, params), params['embed'].T)
