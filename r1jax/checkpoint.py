@@ -19,6 +19,7 @@ host stops and saves together. A second SIGTERM kills at once.
 import contextlib
 import os
 import signal
+import tempfile
 import time
 
 import jax
@@ -116,6 +117,32 @@ def _abstract(x):
   if isinstance(x, jax.ShapeDtypeStruct):
     return x
   return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
+
+
+def on_process_zero_first(directory: str, make, name: str):
+  """`make(local_dir)` for a small artifact kept under `directory` (the tokenizer): process 0
+  makes or loads it first, the others then load what it wrote. A remote (gs://) directory is
+  mirrored through a local one, since the libraries that read it want local files."""
+  if jax.process_index() != 0:
+    multihost_utils.sync_global_devices(f'{name} written')
+  local = directory
+  if '://' in directory:
+    local = os.path.join(tempfile.mkdtemp(prefix='r1jax_'), name)
+    _copy_files(epath.Path(directory), epath.Path(local))
+  result = make(local)
+  if jax.process_index() == 0:
+    if local != directory:
+      _copy_files(epath.Path(local), epath.Path(directory))
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f'{name} written')
+  return result
+
+
+def _copy_files(source: epath.Path, target: epath.Path) -> None:
+  if source.exists():
+    target.mkdir(parents=True, exist_ok=True)
+    for f in source.iterdir():
+      (target / f.name).write_bytes(f.read_bytes())
 
 
 def save_config(workdir: str, config) -> None:

@@ -178,9 +178,14 @@ def _check_rules(config, data_parallel_names=sharding.MESH_AXES) -> None:
                       f'of {data_parallel_names} or a tuple of them')
 
 
-def validate(config, num_devices: int) -> None:
+def validate_fields(config) -> None:
+  """The checks that need no devices: every field known, mesh.rules well formed."""
   check_known_fields(config, _defaults())
   _check_rules(config)
+
+
+def validate(config, num_devices: int) -> None:
+  validate_fields(config)
   unknown = [s for s in config.stages if s not in STAGES]
   _require(not unknown, f'stages={tuple(config.stages)}: unknown stage(s) {unknown}; '
                         f'use some of {STAGES}')

@@ -24,7 +24,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def load_or_train_tokenizer(config, workdir: str):
   """The workdir's tokenizer if there is one (resume), else one trained on the corpus."""
-  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import corpus, source, tokenizer  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import Example  # pylint: disable=g-import-not-at-top
 
@@ -32,9 +32,12 @@ def load_or_train_tokenizer(config, workdir: str):
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
     records = source.load_records(config.data, 'train')[:20000]
     return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
-  return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
-                                           config.model.vocab_size, lines,
-                                           config.data.number_pieces)
+
+  def load_or_train(directory):
+    return tokenizer.load_or_train_tokenizer(directory, config.model.vocab_size, lines,
+                                             config.data.number_pieces)
+  return checkpoint.on_process_zero_first(
+      os.path.join(workdir, 'tokenizer'), load_or_train, 'tokenizer')
 
 
 def run(config, workdir: str) -> dict:

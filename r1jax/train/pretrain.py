@@ -143,7 +143,6 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
       step += 1
       if metrics.every(step, train_cfg.log_every) or step == train_cfg.steps:
         row = jax.device_get(step_metrics)  # the only host sync of the loop
-        check_finite(row, step, train_cfg.max_nonfinite_in_a_row, 'train.max_nonfinite_in_a_row')
         now = time.time()
         row['tokens_per_second'] = row['num_tokens'] * (step - last_step) / (now - last_time)
         row['gflops_per_second'] = flops_per_step * (step - last_step) / (now - last_time) / 1e9
@@ -151,6 +150,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
         row['epoch'] = batches.epoch(step)
         row['compiles'] = metrics.compile_count()
         writer.write(step, row)
+        check_finite(row, step, train_cfg.max_nonfinite_in_a_row, 'train.max_nonfinite_in_a_row')
         last_time, last_step = now, step
       if metrics.every(step, train_cfg.eval_every) and step < train_cfg.steps:
         evaluate_now(step)

@@ -381,11 +381,11 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
     while step < rl_cfg.steps:
       row = trainer.step()
       step += 1
-      check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
       if metrics.every(step, rl_cfg.eval_every) or step == rl_cfg.steps:
         row.update(evaluator(trainer.params))
       if metrics.every(step, rl_cfg.log_every) or 'eval/accuracy' in row:
         writer.write(step, row)
+      check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
       ckpt.maybe_save(step, trainer.state)
       if checkpoint.stop_requested(step):   # SIGTERM / preemption: saved on the way out
         raise checkpoint.Preempted(stage, step)
