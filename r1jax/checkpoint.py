@@ -50,7 +50,10 @@ class Checkpointer:
   def __init__(self, workdir: str, stage: str, every: int, keep: int):
     self.directory = epath.Path(resolve_workdir(workdir)) / 'checkpoints' / stage
     self.every = every
-    self._options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    # Several processes save synchronously: a background save's device-to-host copies would
+    # race the training step's collectives (gloo on CPU).
+    self._options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, enable_async_checkpointing=jax.process_count() == 1)
     self._set_aside(lambda path: not (path / _METADATA).exists(), 'its save never finished')
     self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
