@@ -95,6 +95,7 @@ def parse_flags(argv):
   from r1jax.config import split_overrides  # pylint: disable=g-import-not-at-top
   rest, overrides = split_overrides(argv)
   _OVERRIDES[:] = overrides
+  sys.argv[:] = rest   # ml_collections' config flag reads sys.argv for overrides too
   return flags.FLAGS(rest)
 
 
