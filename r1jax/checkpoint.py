@@ -13,7 +13,7 @@ SIGTERM asks the loops to stop; each loop calls `stop_requested(step)` after eve
 saves that step and raises `Preempted`, and main exits with EXIT_PREEMPTED (75). With
 several processes the decision comes from JAX's preemption sync point instead
 (`multihost_utils.reached_preemption_sync_point`): the coordination service turns a SIGTERM
-on any host (on Cloud TPU also the maintenance-event notice) into one step at which every
+on any host (what a preempted Cloud TPU VM's processes receive) into one step at which every
 host stops and saves together. A second SIGTERM kills at once.
 """
 import contextlib

@@ -125,15 +125,15 @@ def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) ->
   A resumed run may have logged a step twice: the last value wins."""
   if jax.process_index() != 0:
     return None
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # A bare Figure (no pyplot): no global backend switch, so notebooks keep plotting inline.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   rows = read_metrics(workdir, stage)
   keys = [k for k in keys if any(k in r for r in rows)]
   if not keys:
     return None
-  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+  fig = Figure(figsize=(4 * len(keys), 3.2))
+  axes = fig.subplots(1, len(keys), squeeze=False)
   for ax, key in zip(axes[0], keys):
     points = {r['step']: r[key] for r in rows if key in r}
     steps = sorted(points)
@@ -146,7 +146,6 @@ def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) ->
   path = epath.Path(workdir) / (filename or f'{stage}_curves.png')
   with path.open('wb') as f:
     fig.savefig(f, dpi=90, format='png')
-  plt.close(fig)
   return str(path)
 
 

@@ -130,12 +130,12 @@ def summarize(workdir: str, names=None) -> list[dict]:
 
 
 def _plot(workdir: str, names) -> None:
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # A bare Figure (no pyplot): no global backend switch, so notebooks keep plotting inline.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   keys = ('eval/accuracy', 'reward', 'response_len')
-  fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.4), squeeze=False)
+  fig = Figure(figsize=(4.5 * len(keys), 3.4))
+  axes = fig.subplots(1, len(keys), squeeze=False)
   for ax, key in zip(axes[0], keys):
     for name in names:
       rows = metrics.read_metrics(os.path.join(workdir, name))
@@ -149,7 +149,6 @@ def _plot(workdir: str, names) -> None:
   axes[0][0].legend(fontsize=7)
   fig.tight_layout()
   fig.savefig(os.path.join(workdir, 'sweep.png'), dpi=90)
-  plt.close(fig)
 
 
 def main(argv=None) -> int:

@@ -22,7 +22,9 @@ from r1jax import main, metrics  # noqa: E402
 from r1jax.train import rl  # noqa: E402
 
 config = tiny.get_config()
-config.rl.update(eval_every=3, dynamic_sampling=True, max_refill_rounds=2)
+config.train.update(steps=2)
+config.rl.update(steps=3, eval_every=0, dynamic_sampling=True, max_refill_rounds=2)
+config.checkpoint.update(every=0)   # the final save of each stage
 if len(sys.argv) > 4:
   port, process_id, num_processes = (int(x) for x in sys.argv[4:7])
   config.distributed.update(enabled=True, coordinator_address=f'127.0.0.1:{port}',

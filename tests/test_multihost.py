@@ -48,7 +48,7 @@ def test_two_processes_equal_one_process(tmp_path):
       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
       for name, args in runs.items()}
   for name, proc in procs.items():
-    out, _ = proc.communicate(timeout=560)
+    out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, f'{name}:\n{out[-4000:]}'
   one, p0, p1 = (json.loads((tmp_path / f'{n}.json').read_text()) for n in ('one', 'p0', 'p1'))
   assert (p0['process_count'], p0['devices'], p0['local_devices']) == (2, 4, 2)
@@ -76,7 +76,7 @@ def test_two_processes_equal_one_process(tmp_path):
     assert len(list((tmp_path / 'two' / 'tensorboard' / stage).iterdir())) == 1
 
   # Checkpoints written by two processes restore in one, and hold the same parameters.
-  for stage, step in (('pretrain', 4), ('rl', 6)):
+  for stage, step in (('pretrain', 2), ('rl', 3)):
     two = _restore_on_one_device(str(tmp_path / 'two'), stage, step)
     ref = _restore_on_one_device(str(tmp_path / 'one'), stage, step)
     for a, b in zip(jax.tree.leaves(two), jax.tree.leaves(ref)):
