@@ -60,7 +60,8 @@ def get_config():
       learning_rate=3e-3, warmup_steps=50, min_lr_ratio=0.1,  # warmup + cosine to min_lr_ratio
       weight_decay=0.1, b1=0.9, b2=0.95, grad_clip=1.0,
       mask_prompt=False,    # True for SFT: no loss on prompt tokens
-      log_every=20, eval_every=250, eval_batches=4,
+      log_every=20, eval_every=250, eval_batches=4,   # every: 0 = off (log: final step only)
+      max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
   ))
 
   # Held-out evaluation through the sampler (r1jax/evaluate.py).
@@ -115,7 +116,8 @@ def get_config():
       curriculum_start=0.25,    # curriculum: easiest fraction of prompts eligible at step 0
       curriculum_steps=0,       # curriculum: steps until every prompt is eligible (0 = rl.steps)
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
-      log_every=1, eval_every=20,
+      log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
+      max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

@@ -1,25 +1,81 @@
-"""Orbax checkpoints: periodic and final saves, keep-last-N, resume from the latest,
-restore onto any mesh (the restore target carries the new shardings).
+"""Orbax checkpoints: periodic and final saves, keep-last-N, resume from the latest complete
+step, restore onto any mesh (the restore target carries the new shardings), and a clean stop
+on preemption.
 
-Layout in the workdir:
+Layout in the workdir (a local path or gs://bucket/dir: every path goes through etils.epath):
   checkpoints/<stage>/<step>/   the train state (params, optimizer, step, ...)
+  checkpoints/<stage>/<step>.incomplete-<time>/   a half-written step, set aside on resume
   tokenizer/                    the SentencePiece model (r1jax/data/tokenizer.py)
   config.json                   the config the run started with
+
+Preemption (`preemption_guard`, wrapped around the stages by r1jax/main.py): the first
+SIGTERM asks the loops to stop; each loop calls `stop_requested(step)` after every step,
+saves that step and raises `Preempted`, and main exits with EXIT_PREEMPTED (75). With
+several processes the decision comes from JAX's preemption sync point instead
+(`multihost_utils.reached_preemption_sync_point`): the coordination service turns a SIGTERM
+on any host (what a preempted Cloud TPU VM's processes receive) into one step at which every
+host stops and saves together. A second SIGTERM kills at once.
 """
+import contextlib
 import os
+import signal
+import tempfile
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
+from jax.experimental import multihost_utils
+
+EXIT_PREEMPTED = 75   # EX_TEMPFAIL: "try again"; the rerun resumes from the saved step
+_METADATA = '_CHECKPOINT_METADATA'   # Orbax writes it when a step is finalized
+
+
+class Preempted(Exception):
+  """Raised by a training loop after it saved the step at which a stop was requested."""
+
+  def __init__(self, stage: str, step: int):
+    super().__init__(f'[{stage}] preempted: saved step {step}; rerun the same command to resume')
+    self.stage, self.step = stage, step
+
+
+def resolve_workdir(workdir: str) -> str:
+  """An absolute local path, or a gs:// (or other remote) path as it is."""
+  return workdir if '://' in workdir else os.path.abspath(workdir)
 
 
 class Checkpointer:
   """One stage's checkpoints. `every` = 0 disables periodic saves (final save still)."""
 
   def __init__(self, workdir: str, stage: str, every: int, keep: int):
-    self.directory = os.path.abspath(os.path.join(workdir, 'checkpoints', stage))
+    self.directory = epath.Path(resolve_workdir(workdir)) / 'checkpoints' / stage
     self.every = every
-    self._manager = ocp.CheckpointManager(
-        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    # Several processes save synchronously: a background save's device-to-host copies would
+    # race the training step's collectives (gloo on CPU).
+    self._options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=True, enable_async_checkpointing=jax.process_count() == 1)
+    self._set_aside(lambda path: not (path / _METADATA).exists(), 'its save never finished')
+    self._manager = ocp.CheckpointManager(self.directory, options=self._options)
+
+  def _step_dirs(self) -> dict:
+    if not self.directory.exists():
+      return {}
+    return {int(p.name): p for p in self.directory.iterdir() if p.name.isdigit() and p.is_dir()}
+
+  def _set_aside(self, broken, why: str) -> list[int]:
+    """Renames the step directories for which `broken(path)` holds (process 0; all wait), so
+    that resume falls back to the last complete step and that step can be saved again."""
+    from r1jax import metrics  # pylint: disable=g-import-not-at-top
+    steps = sorted(s for s, p in self._step_dirs().items() if broken(p))
+    if steps and jax.process_index() == 0:
+      for step in steps:
+        path = self._step_dirs()[step]
+        metrics.note(f'Checkpoint {path} is incomplete ({why}); set aside, resuming from an '
+                     'earlier step')
+        path.rename(path.parent / f'{step}.incomplete-{int(time.time())}')
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f'checkpoint set aside {self.directory}')
+    return steps
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -34,10 +90,23 @@ class Checkpointer:
     return True
 
   def restore(self, target, step: int | None = None):
-    """Restore onto `target`: a tree of arrays or jax.ShapeDtypeStruct(sharding=...)."""
-    step = self.latest_step() if step is None else step
+    """Restore onto `target`: a tree of arrays or jax.ShapeDtypeStruct(sharding=...).
+
+    Without `step`, the latest step that restores; an unreadable one (files missing or cut
+    short) is set aside and the one before it tried."""
     abstract = jax.tree.map(_abstract, target)
-    return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    if step is not None:
+      return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    while True:
+      latest = self.latest_step()
+      if latest is None:
+        raise FileNotFoundError(f'no complete checkpoint in {self.directory}')
+      try:
+        return self._manager.restore(latest, args=ocp.args.StandardRestore(abstract))
+      except (ValueError, OSError, KeyError) as e:
+        self._manager.close()
+        self._set_aside(lambda p, s=latest: p.name == str(s), f'restore failed: {e}'[:300])
+        self._manager = ocp.CheckpointManager(self.directory, options=self._options)
 
   def wait(self) -> None:
     self._manager.wait_until_finished()
@@ -53,8 +122,78 @@ def _abstract(x):
   return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding)
 
 
+def on_process_zero_first(directory: str, make, name: str):
+  """`make(local_dir)` for a small artifact kept under `directory` (the tokenizer): process 0
+  makes or loads it first, the others then load what it wrote. A remote (gs://) directory is
+  mirrored through a local one, since the libraries that read it want local files."""
+  if jax.process_index() != 0:
+    multihost_utils.sync_global_devices(f'{name} written')
+  local = directory
+  if '://' in directory:
+    local = os.path.join(tempfile.mkdtemp(prefix='r1jax_'), name)
+    _copy_files(epath.Path(directory), epath.Path(local))
+  result = make(local)
+  if jax.process_index() == 0:
+    if local != directory:
+      _copy_files(epath.Path(local), epath.Path(directory))
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f'{name} written')
+  return result
+
+
+def _copy_files(source: epath.Path, target: epath.Path) -> None:
+  if source.exists():
+    target.mkdir(parents=True, exist_ok=True)
+    for f in source.iterdir():
+      (target / f.name).write_bytes(f.read_bytes())
+
+
 def save_config(workdir: str, config) -> None:
   if jax.process_index() == 0:
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-      f.write(config.to_json_best_effort(indent=2))
+    (epath.Path(resolve_workdir(workdir)) / 'config.json').write_text(
+        config.to_json_best_effort(indent=2))
 
+
+# ---------------------------------------------------------------------------------------------
+# Preemption: SIGTERM (one process) or JAX's preemption sync point (several).
+
+_stop = {'signal': None, 'guarded': False}
+
+
+def _multi_controller() -> bool:
+  return jax.process_count() > 1
+
+
+def stop_requested(step: int) -> bool:
+  """Whether the loop should save `step` and raise Preempted. Call after every step (with
+  several processes every host must call it at every step: it is a collective decision)."""
+  if _multi_controller():
+    try:
+      return multihost_utils.reached_preemption_sync_point(step)
+    except RuntimeError:   # the preemption service is off (jax_enable_preemption_service)
+      return False
+  return _stop['signal'] is not None
+
+
+@contextlib.contextmanager
+def preemption_guard():
+  """Turns the first SIGTERM into a stop request at the next step boundary (single process;
+  with several, JAX's coordination service handles SIGTERM and `stop_requested` asks it)."""
+  if _multi_controller() or _stop['guarded']:
+    yield
+    return
+
+  def on_sigterm(signum, frame):
+    del frame
+    from r1jax import metrics  # pylint: disable=g-import-not-at-top
+    metrics.note('SIGTERM: saving at the end of this step (send again to kill at once)')
+    _stop['signal'] = signum
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+  previous = signal.signal(signal.SIGTERM, on_sigterm)
+  _stop.update(signal=None, guarded=True)
+  try:
+    yield
+  finally:
+    signal.signal(signal.SIGTERM, previous)
+    _stop.update(signal=None, guarded=False)

@@ -1,8 +1,10 @@
-"""Config validation: run before anything compiles; each problem is one line that names
-the field and the fix.
+"""Config validation and command-line overrides: run before anything compiles; each problem
+is one line that names the field and the fix.
 
   validate(config, num_devices=jax.device_count())   # raises ConfigError
+  config = apply_overrides(config, [('rl.kl_beta', '0.001'), ('mesh.rules.embed', 'None')])
 """
+import ast
 import difflib
 import importlib.util
 import pathlib
@@ -31,21 +33,115 @@ def _defaults():
   return module.get_config()
 
 
+def _unknown_field(prefix: str, key: str, known) -> ConfigError:
+  close = difflib.get_close_matches(key, list(known), n=1)
+  hint = f'did you mean {prefix}{close[0]}?' if close else (
+      f'known fields here: {", ".join(sorted(known))}')
+  return ConfigError(f'unknown config field {prefix}{key}: {hint} (new knobs get a default in '
+                     'configs/common.py)')
+
+
 def check_known_fields(config, defaults, prefix='') -> None:
   """Every field of `config` must exist in configs/common.py (typos are the usual cause)."""
   for key in config.keys():
     path = f'{prefix}{key}'
     if key not in defaults:
-      close = difflib.get_close_matches(key, list(defaults.keys()), n=1)
-      hint = f'did you mean {prefix}{close[0]}?' if close else (
-          f'known fields here: {", ".join(sorted(defaults.keys()))}')
-      raise ConfigError(f'unknown config field {path}: {hint} (new knobs get a default in '
-                        'configs/common.py)')
+      raise _unknown_field(prefix, key, defaults.keys())
     if path in OPEN_FIELDS:
       continue
     if isinstance(config[key], ml_collections.ConfigDict) and isinstance(
         defaults[key], ml_collections.ConfigDict):
       check_known_fields(config[key], defaults[key], prefix=f'{path}.')
+
+
+# ---------------------------------------------------------------------------------------------
+# Command-line overrides: `--config.FIELD=VALUE`, parsed here rather than by the flag library,
+# so that entries of the open mappings can be added and a typo is one line with a suggestion.
+
+
+def split_overrides(argv) -> tuple[list, list]:
+  """argv -> (argv without the overrides, [(field path, value text)]). Accepts
+  `--config.a.b=V` and `--config.a.b V`."""
+  rest, overrides, i = [], [], 0
+  while i < len(argv):
+    arg = argv[i]
+    if arg.startswith('--config.'):
+      key, eq, value = arg[len('--config.'):].partition('=')
+      if not eq:
+        if i + 1 >= len(argv):
+          raise ConfigError(f'--config.{key} needs a value (--config.{key}=VALUE)')
+        value, i = argv[i + 1], i + 1
+      overrides.append((key, value))
+    else:
+      rest.append(arg)
+    i += 1
+  return rest, overrides
+
+
+def _literal(text: str):
+  try:
+    return ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    return text
+
+
+def parse_value(text: str, current, path: str):
+  """The command-line text as the type of the field's current value."""
+  try:
+    if isinstance(current, bool):
+      if text.lower() not in ('1', '0', 'true', 'false', 'yes', 'no'):
+        raise ValueError
+      return text.lower() in ('1', 'true', 'yes')
+    if isinstance(current, int):
+      return int(text)
+    if isinstance(current, float):
+      return float(text)
+    if isinstance(current, str):
+      return text
+    if isinstance(current, (tuple, list)):
+      value = _literal(text)
+      if isinstance(value, str):       # stages=pretrain,rl
+        value = tuple(v for v in value.split(',') if v)
+      if not isinstance(value, (tuple, list)):
+        value = (value,)
+      return tuple(value)
+    if isinstance(current, (dict, ml_collections.ConfigDict)):
+      value = _literal(text)
+      if not isinstance(value, dict):
+        raise ValueError
+      return value
+  except ValueError:
+    raise ConfigError(f'--config.{path}={text!r} is not a {type(current).__name__} '
+                      f'(its default is {current!r})') from None
+  return _literal(text)
+
+
+def _section(config, parts, path: str):
+  """The ConfigDict at `parts` of `config` and its dotted prefix."""
+  node, prefix = config, ''
+  for part in parts:
+    if part not in node:
+      raise _unknown_field(prefix, part, node.keys())
+    if not isinstance(node[part], ml_collections.ConfigDict):
+      raise ConfigError(f'--config.{path}: {prefix}{part} is a value, not a section')
+    node, prefix = node[part], f'{prefix}{part}.'
+  return node, prefix
+
+
+def apply_overrides(config, overrides) -> ml_collections.ConfigDict:
+  """A copy of `config` with [(path, text)] applied. Entries of the open mappings
+  (OPEN_FIELDS) can be added: `rl.reward_options.code_timeout_s=1.0`, `mesh.rules.embed=None`."""
+  config = ml_collections.ConfigDict(config.to_dict())  # an unlocked copy
+  for path, text in overrides:
+    *parents, name = path.split('.')
+    node, prefix = _section(config, parents, path)
+    if prefix[:-1] in OPEN_FIELDS:
+      node[name] = _literal(text)
+    elif name not in node:
+      raise _unknown_field(prefix, name, node.keys())
+    else:
+      node[name] = parse_value(text, node[name], path)
+  return config
 
 
 def _require(condition: bool, message: str) -> None:
@@ -61,8 +157,36 @@ def _positive(config, *paths) -> None:
     _require(value > 0, f'{path}={value} must be positive')
 
 
-def validate(config, num_devices: int) -> None:
+def _non_negative(config, *paths) -> None:
+  for path in paths:
+    value = config
+    for part in path.split('.'):
+      value = value[part]
+    _require(value >= 0, f'{path}={value} must be >= 0 (0 = off)')
+
+
+def _check_rules(config, data_parallel_names=sharding.MESH_AXES) -> None:
+  """mesh.rules: known logical names mapped to None, a mesh axis or a tuple of mesh axes."""
+  known = [name for name, _ in sharding.DEFAULT_RULES]
+  for name, axes in dict(config.mesh.rules or {}).items():
+    if name not in known:
+      close = difflib.get_close_matches(name, known, n=1)
+      hint = f'did you mean {close[0]!r}?' if close else f'use one of {known}'
+      raise ConfigError(f'mesh.rules: unknown logical axis {name!r}: {hint}')
+    listed = (axes,) if isinstance(axes, str) else tuple(axes or ())
+    bad = [a for a in listed if a not in data_parallel_names]
+    _require(not bad, f'mesh.rules[{name!r}]={axes!r}: unknown mesh axis {bad}; use None, one '
+                      f'of {data_parallel_names} or a tuple of them')
+
+
+def validate_fields(config) -> None:
+  """The checks that need no devices: every field known, mesh.rules well formed."""
   check_known_fields(config, _defaults())
+  _check_rules(config)
+
+
+def validate(config, num_devices: int) -> None:
+  validate_fields(config)
   unknown = [s for s in config.stages if s not in STAGES]
   _require(not unknown, f'stages={tuple(config.stages)}: unknown stage(s) {unknown}; '
                         f'use some of {STAGES}')
@@ -91,7 +215,8 @@ def validate(config, num_devices: int) -> None:
 
   t = config.train
   _positive(config, 'train.steps', 'train.batch_size', 'train.learning_rate',
-            'train.grad_clip', 'train.log_every', 'data.seq_len')
+            'train.grad_clip', 'data.seq_len')
+  _non_negative(config, 'train.log_every', 'train.eval_every', 'train.max_nonfinite_in_a_row')
   _require(t.batch_size % data_parallel == 0,
            f'train.batch_size={t.batch_size} is not divisible by the data-parallel size '
            f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
@@ -132,6 +257,7 @@ def _validate_rl(config, data_parallel: int) -> None:
   r = config.rl
   _positive(config, 'rl.steps', 'rl.prompts_per_step', 'rl.group_size', 'rl.max_new_tokens',
             'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
+  _non_negative(config, 'rl.log_every', 'rl.eval_every', 'rl.max_nonfinite_in_a_row')
   _require(r.prompts_per_step % data_parallel == 0,
            f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
            f'size {data_parallel}; use a multiple of {data_parallel} (a group never straddles '

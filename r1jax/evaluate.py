@@ -8,8 +8,9 @@ import collections
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
-from r1jax import metrics, rewards, sampling
+from r1jax import metrics, rewards, sampling, sharding
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig
@@ -43,9 +44,12 @@ class Evaluator:
     eval_cfg = config.eval
     self.tokenizer, self.mesh, self.pool = tokenizer, mesh, pool
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
-    self.records = source.load_records(config.data, 'heldout')[:eval_cfg.num_prompts]
+    records = source.load_records(config.data, 'heldout')
     template = templates.get_template(config.data.template)
-    self.prompts = [template.prompt(r['question']) for r in self.records]
+    prompts = [template.prompt(r['question']) for r in records]
+    keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,
+                                      'eval.prompt_len')[:eval_cfg.num_prompts]
+    self.records, self.prompts = [records[i] for i in keep], [prompts[i] for i in keep]
     self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len,
                                            field='eval.prompt_len')
     self.sampler = sampling.Sampler(
@@ -63,10 +67,11 @@ class Evaluator:
     texts, lengths, truncated = [], [], []
     for start in range(0, len(self.prompts), self.batch_size):
       rows = np.arange(start, start + self.batch_size) % len(self.prompts)
-      batch = {k: v[rows] for k, v in self.encoded.items()}
+      # This process's rows in, every row out (the samples span all processes' devices).
+      batch = sharding.process_rows({k: v[rows] for k, v in self.encoded.items()})
       samples = self.sampler(params, batch['tokens'], batch['mask'],
                              jax.random.fold_in(self.rng, start))
-      samples = jax.device_get(samples)
+      samples = multihost_utils.process_allgather(samples, tiled=True)
       keep = min(self.batch_size, len(self.prompts) - start) * self.k
       ids = sampling.completion_ids(samples)[:keep]
       texts.extend(self.tokenizer.decode(x) for x in ids)

@@ -4,9 +4,13 @@
   python -m r1jax.main --config=configs/quickstart.py --config.train.steps=100 --workdir=DIR
 
 Re-running the same command resumes: the tokenizer, config and checkpoints live in the
-workdir, and a finished stage is not trained again.
+workdir, and a finished stage is not trained again. SIGTERM (preemption) saves the current
+step and exits with status 75 (checkpoint.EXIT_PREEMPTED); rerun the command to resume.
+`--config.FIELD=VALUE` sets any field, including entries of the open mappings
+(`--config.rl.reward_options.code_timeout_s=1.0`, `--config.mesh.rules.embed=None`).
 """
 import os
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -20,7 +24,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 
 def load_or_train_tokenizer(config, workdir: str):
   """The workdir's tokenizer if there is one (resume), else one trained on the corpus."""
-  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import corpus, source, tokenizer  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import Example  # pylint: disable=g-import-not-at-top
 
@@ -28,9 +32,12 @@ def load_or_train_tokenizer(config, workdir: str):
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
     records = source.load_records(config.data, 'train')[:20000]
     return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
-  return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
-                                           config.model.vocab_size, lines,
-                                           config.data.number_pieces)
+
+  def load_or_train(directory):
+    return tokenizer.load_or_train_tokenizer(directory, config.model.vocab_size, lines,
+                                             config.data.number_pieces)
+  return checkpoint.on_process_zero_first(
+      os.path.join(workdir, 'tokenizer'), load_or_train, 'tokenizer')
 
 
 def run(config, workdir: str) -> dict:
@@ -39,11 +46,12 @@ def run(config, workdir: str) -> dict:
   from r1jax import checkpoint, metrics, sharding  # pylint: disable=g-import-not-at-top
   from r1jax.config import validate  # pylint: disable=g-import-not-at-top
   from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
+  from etils import epath  # pylint: disable=g-import-not-at-top
 
   sharding.init_distributed(config)
   validate(config, jax.device_count())
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
+  workdir = checkpoint.resolve_workdir(workdir)
+  epath.Path(workdir).mkdir(parents=True, exist_ok=True)
   checkpoint.save_config(workdir, config)
   metrics.note(f'Workdir {workdir}; {jax.device_count()} {jax.devices()[0].platform} device(s)')
   tokenizer = load_or_train_tokenizer(config, workdir)
@@ -51,13 +59,14 @@ def run(config, workdir: str) -> dict:
   rules = sharding.rules_from_config(config)
 
   results = {}
-  for stage in config.stages:
-    if stage == 'pretrain':
-      results[stage] = pretrain.run(config, workdir, tokenizer, mesh, rules, stage)
-    elif stage == 'rl':
-      from r1jax.train import rl  # pylint: disable=g-import-not-at-top
-      results[stage] = rl.run(config, workdir, tokenizer, mesh, rules,
-                              init_params=getattr(results.get('pretrain'), 'params', None))
+  with checkpoint.preemption_guard():  # SIGTERM: save the step, raise checkpoint.Preempted
+    for stage in config.stages:
+      if stage == 'pretrain':
+        results[stage] = pretrain.run(config, workdir, tokenizer, mesh, rules, stage)
+      elif stage == 'rl':
+        from r1jax.train import rl  # pylint: disable=g-import-not-at-top
+        results[stage] = rl.run(config, workdir, tokenizer, mesh, rules,
+                                init_params=getattr(results.get('pretrain'), 'params', None))
   return results
 
 
@@ -66,12 +75,29 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   if _QUIET.value:  # Orbax and JAX log every checkpoint step at INFO
     logging.set_verbosity(logging.WARNING)
-  from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint  # pylint: disable=g-import-not-at-top
+  from r1jax.config import ConfigError, apply_overrides  # pylint: disable=g-import-not-at-top
   try:
-    run(_CONFIG.value, _WORKDIR.value)
+    run(apply_overrides(_CONFIG.value, _OVERRIDES), _WORKDIR.value)
   except ConfigError as e:
     raise app.UsageError(f'config error: {e}') from None
+  except checkpoint.Preempted as e:  # documented: rerun the same command to resume
+    print(e, flush=True)
+    sys.exit(checkpoint.EXIT_PREEMPTED)
+
+
+_OVERRIDES = []
+
+
+def parse_flags(argv):
+  """absl parses everything but `--config.FIELD=VALUE`, which r1jax.config.apply_overrides
+  applies itself: fields that start empty can be set, and a typo gets a 'did you mean'."""
+  from r1jax.config import split_overrides  # pylint: disable=g-import-not-at-top
+  rest, overrides = split_overrides(argv)
+  _OVERRIDES[:] = overrides
+  sys.argv[:] = rest   # ml_collections' config flag reads sys.argv for overrides too
+  return flags.FLAGS(rest)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,6 +1,6 @@
 """Metric writers (console progress line, metrics.jsonl, TensorBoard) and PNG plots.
 
-Only process 0 writes. Every row of metrics.jsonl carries `step`, `stage` and `time`
+Only process 0 writes. The workdir may be local or gs:// (etils.epath). Every row of metrics.jsonl carries `step`, `stage` and `time`
 plus the metric names, so one file holds a whole multi-stage run.
 """
 import json
@@ -11,6 +11,7 @@ import time
 
 import jax
 import numpy as np
+from etils import epath
 
 _compiles = {'count': 0}
 
@@ -27,6 +28,11 @@ jax.monitoring.register_event_duration_secs_listener(_on_event)
 def compile_count() -> int:
   """XLA compilations in this process so far (jit, eager ops and all)."""
   return _compiles['count']
+
+
+def every(step: int, period: int) -> bool:
+  """Whether `step` is a multiple of `period`; a period of 0 means never."""
+  return bool(period) and step % period == 0
 
 
 def _scalar(value):
@@ -51,7 +57,7 @@ class MetricWriter:
     self.stage, self.total_steps = stage, total_steps
     self.console_keys = console_keys
     self.enabled = jax.process_index() == 0
-    self.path = os.path.join(workdir, 'metrics.jsonl')
+    self.path = epath.Path(workdir) / 'metrics.jsonl'
     self._tb = None
     self._start_time, self._start_step = None, None
     if self.enabled and tensorboard:
@@ -66,8 +72,7 @@ class MetricWriter:
       value = _scalar(value)
       if value is not None:
         row[name] = value
-    with open(self.path, 'a') as f:
-      f.write(json.dumps(row) + '\n')
+    _append(self.path, json.dumps(row) + '\n')
     if self._tb is not None:
       for name, value in row.items():
         if name not in ('step', 'stage', 'time'):
@@ -97,12 +102,20 @@ class MetricWriter:
       self._tb.close()
 
 
+def _append(path: epath.Path, text: str) -> None:
+  """Appends to a local file; object stores (gs://) cannot append, so the file is rewritten."""
+  if '://' in str(path):
+    path.write_text((path.read_text() if path.exists() else '') + text)
+    return
+  with path.open('a') as f:
+    f.write(text)
+
+
 def read_metrics(workdir: str, stage: str | None = None) -> list[dict]:
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
+  path = epath.Path(workdir) / 'metrics.jsonl'
+  if not path.exists():
     return []
-  with open(path) as f:
-    rows = [json.loads(line) for line in f if line.strip()]
+  rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
   return [r for r in rows if stage is None or r.get('stage') == stage]
 
 
@@ -112,15 +125,15 @@ def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) ->
   A resumed run may have logged a step twice: the last value wins."""
   if jax.process_index() != 0:
     return None
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use('Agg')
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  # A bare Figure (no pyplot): no global backend switch, so notebooks keep plotting inline.
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   rows = read_metrics(workdir, stage)
   keys = [k for k in keys if any(k in r for r in rows)]
   if not keys:
     return None
-  fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+  fig = Figure(figsize=(4 * len(keys), 3.2))
+  axes = fig.subplots(1, len(keys), squeeze=False)
   for ax, key in zip(axes[0], keys):
     points = {r['step']: r[key] for r in rows if key in r}
     steps = sorted(points)
@@ -128,12 +141,12 @@ def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) ->
     ax.set_title(key)
     ax.set_xlabel('step')
     ax.grid(alpha=0.3)
-  fig.suptitle(f'{stage} ({os.path.basename(os.path.abspath(workdir))})')
+  fig.suptitle(f'{stage} ({epath.Path(os.path.abspath(workdir) if "://" not in workdir else workdir).name})')
   fig.tight_layout()
-  path = os.path.join(workdir, filename or f'{stage}_curves.png')
-  fig.savefig(path, dpi=90)
-  plt.close(fig)
-  return path
+  path = epath.Path(workdir) / (filename or f'{stage}_curves.png')
+  with path.open('wb') as f:
+    fig.savefig(f, dpi=90, format='png')
+  return str(path)
 
 
 def note(message: str) -> None:

@@ -273,6 +273,9 @@ class Sampler:
                        f' use a multiple of {data} prompts per step')
     params = jax.device_put(params, self.param_shardings)
     prompts, prompt_mask = self._place_rows(prompts), self._place_rows(prompt_mask)
+    if jax.process_count() > 1:   # a key made on this process's device: rebuild it globally
+      rng = jax.random.wrap_key_data(jax.make_array_from_process_local_data(
+          sharding.replicated(self.mesh), np.asarray(jax.random.key_data(rng))))
     rng = jax.device_put(rng, sharding.replicated(self.mesh))
     with sharding.use_mesh(self.mesh, self.rules):
       return self._fn(params, prompts, prompt_mask, rng)

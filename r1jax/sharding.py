@@ -69,6 +69,10 @@ def make_mesh(mesh_config, devices=None) -> jax.sharding.Mesh:
 def rules_from_config(config) -> tuple:
   """The rule table, with config.mesh.rules (if any) overriding single entries."""
   overrides = dict(config.mesh.get('rules', None) or {}) if 'mesh' in config else {}
+  unknown = sorted(set(overrides) - {name for name, _ in DEFAULT_RULES})
+  if unknown:
+    raise ValueError(f'mesh.rules: unknown logical axes {unknown}; use names from '
+                     'sharding.DEFAULT_RULES')
   return tuple((name, overrides.get(name, axes)) for name, axes in DEFAULT_RULES)
 
 

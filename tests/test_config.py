@@ -126,3 +126,51 @@ def test_k15_rl_rules(fields, message):
     for name, value in fields.items():
       c.rl[name] = value
   _check(mutate, message)
+
+
+  assert result.returncode != 0
+  assert ('config error: unknown config field train.stepz: did you mean train.steps? (new knobs '
+          'get a default in configs/common.py)') in result.stderr
+  assert 'FATAL Flags parsing error' not in result.stderr and not (tmp_path / 'run').exists()
+
+
+def test_command_line_sets_open_fields_and_checks_rule_names(tmp_path):
+  result = _main(tmp_path, '--config.mesh.rules.embd=None', '--config.rl.reward_options.x=1')
+  assert result.returncode != 0
+  assert "config error: mesh.rules: unknown logical axis 'embd': did you mean 'embed'?" in (
+      result.stderr)
+
+
+def test_overrides_reach_every_knob():
+  from r1jax.config import apply_overrides, split_overrides
+  argv = ['prog', '--config=configs/quickstart.py', '--config.rl.reward_options.code_timeout_s=1.5',
+          '--config.mesh.rules.embed', 'None', "--config.mesh.rules.act_batch=('data','fsdp')",
+          '--config.stages=rl', '--config.mesh.shape=(1,1,1)', '--config.log.plots=false',
+          '--config.rl.eval_every=0', '--config.rl.rewards={"accuracy": 2.0}', '--workdir=/x']
+  rest, overrides = split_overrides(argv)
+  assert rest == ['prog', '--config=configs/quickstart.py', '--workdir=/x']
+  config = apply_overrides(quickstart.get_config(), overrides)
+  assert dict(config.rl.reward_options) == {'code_timeout_s': 1.5}
+  assert dict(config.mesh.rules) == {'embed': None, 'act_batch': ('data', 'fsdp')}
+  assert config.stages == ('rl',) and config.mesh.shape == (1, 1, 1)
+  assert config.log.plots is False and config.rl.eval_every == 0
+  assert dict(config.rl.rewards) == {'accuracy': 2.0}
+  validate(config, 1)
+  from r1jax import sharding
+  assert dict(sharding.rules_from_config(config))['embed'] is None
+  for bad, message in [(('rl.kl_beta', 'x'), "--config.rl.kl_beta='x' is not a float"),
+                       (('log.plots', 'maybe'), 'is not a bool'),
+                       (('train.steps.x', '1'), 'train.steps is a value, not a section'),
+                       (('rl.lerning_rate', '1'), 'did you mean rl.learning_rate')]:
+    with pytest.raises(ConfigError, match=message):
+      apply_overrides(quickstart.get_config(), [bad])
+
+
+def test_zero_periods_are_valid_negative_are_not():
+  config = quickstart.get_config()
+  config.rl.update(eval_every=0, log_every=0)
+  config.train.update(eval_every=0, log_every=0)
+  validate(config, 1)
+  config.rl.log_every = -1
+  with pytest.raises(ConfigError, match=r'rl.log_every=-1 must be >= 0 \(0 = off\)'):
+    validate(config, 1)

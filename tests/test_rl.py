@@ -128,8 +128,10 @@ def test_r1_zero_stage_resumes_exactly_and_reports(tmp_path):
 
   rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
   rl_rows = [r for r in rows if r['stage'] == 'rl']
+  # it resumed at step 2 (not retrained from 0): steps 1-2 logged once, 3-4 by both runs
+  assert [r['step'] for r in rl_rows if 'loss' in r] == [1, 2, 3, 4, 3, 4]
   evals = [r['step'] for r in rl_rows if 'eval/accuracy' in r]
-  assert evals[:3] == [0, 2, 4]
+  assert evals == [0, 2, 4, 4]
   for key in ('reward', 'accuracy', 'reward/format', 'kl', 'response_len', 'compiles'):
     assert key in rl_rows[-1], key
   assert (tmp_path / 'rl_curves.png').stat().st_size > 1000

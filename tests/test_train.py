@@ -103,3 +103,8 @@ def test_interruption_saves_the_current_step(tmp_path, tiny_config, monkeypatch)
     _run(tiny_config, tmp_path)
   ckpt = checkpoint.Checkpointer(str(tmp_path), 'pretrain', every=2, keep=3)
   assert ckpt.latest_step() == 3   # not a multiple of checkpoint.every: saved on the way out
+  ckpt.close()
+  monkeypatch.setattr(pipeline.BatchIterator, 'batch', original)
+  assert int(_run(tiny_config, tmp_path).step) == 4   # resumes from what it saved:
+  rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
+  assert [r['step'] for r in rows if 'loss' in r] == [1, 2, 3, 4]   # steps 1-3 not retrained

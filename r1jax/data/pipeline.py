@@ -76,6 +76,24 @@ def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
   return dict(tokens=tokens, mask=mask)
 
 
+def drop_long_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
+                      field: str) -> np.ndarray:
+  """Indices of the prompts that fit in `prompt_len` tokens (with BOS). The rule for an
+  oversize prompt: it is skipped, never cut, and the skips are counted on the console;
+  when none fits, a ValueError names `field`."""
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  lengths = np.array([1 + len(p) for p in tokenizer.encode_batch(prompts)])
+  keep = np.nonzero(lengths <= prompt_len)[0]
+  if len(keep) < len(prompts):
+    metrics.note(f'[data] skipped {len(prompts) - len(keep)} of {len(prompts)} prompts longer '
+                 f'than {field}={prompt_len} tokens (longest {lengths.max()}); raise {field} '
+                 'to keep them')
+  if not len(keep):
+    raise ValueError(f'no prompt fits in {field}={prompt_len} tokens (shortest '
+                     f'{lengths.min()}); set {field} >= {lengths.max()}')
+  return keep
+
+
 class BatchIterator:
   """Deterministic, resumable batches: `batch(step)` is a pure function of (arrays, seed, step).
 

@@ -38,11 +38,39 @@ def build_tfds(data_dir: str, tasks: Sequence[str] = ('arithmetic', 'countdown',
   return f'{SYNTHETIC_TFDS_NAME}/{config.name}'
 
 
+def clean_records(raw, where: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
+  """Records that can be used, and how many of each kind were skipped: a record without an
+  answer ('missing answer') or with text that is not UTF-8 ('not UTF-8'). The skips are
+  reported on the console; none are dropped silently."""
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  records, skipped = [], {'missing answer': 0, 'not UTF-8': 0}
+  for item in raw:
+    try:
+      example = Example.from_record(item)
+    except UnicodeDecodeError:
+      skipped['not UTF-8'] += 1
+      continue
+    except KeyError:
+      skipped['missing answer' if 'answer' not in item else 'not UTF-8'] += 1
+      continue
+    if not example.answer.strip():
+      skipped['missing answer'] += 1
+      continue
+    records.append(example.to_record())
+  if any(skipped.values()):
+    detail = ', '.join(f'{n} {why}' for why, n in skipped.items() if n)
+    metrics.note(f'[data] {where}: skipped {sum(skipped.values())} of {len(records) + sum(skipped.values())} '
+                 f'records ({detail})')
+  if not records:
+    raise ValueError(f'{where}: no usable records ({skipped})')
+  return records, skipped
+
+
 def _read_tfds(name: str, data_dir: str, split: str) -> list[dict[str, Any]]:
   import tensorflow_datasets as tfds
   source = tfds.data_source(name, data_dir=data_dir, split=split, download=True,
                             builder_kwargs={'file_format': 'array_record'})
-  return [Example.from_record(source[i]).to_record() for i in range(len(source))]
+  return clean_records((source[i] for i in range(len(source))), f'{name} {split}')[0]
 
 
 def load_records(data_config, split: str) -> list[dict[str, Any]]:

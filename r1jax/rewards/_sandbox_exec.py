@@ -124,6 +124,9 @@ def isolate(cfg) -> dict:
       applied['uid_nobody'] = True
     except OSError:
       pass
+  if cfg.get('require') and not all(applied[k] for k in (
+      'net_namespace', 'mount_namespace', 'pid_namespace', 'uid_nobody')):
+    sys.exit(SETUP_FAILED)
   return applied
 
 

@@ -69,13 +69,19 @@ def _outputs_match(actual: str, expected: str) -> bool:
 def run_program(program: str, stdin_text: str, timeout_s: float = 2.0, *,
                 memory_mb: int = 512, nproc: int = 32, file_size_mb: int = 16,
                 open_files: int = 64, max_output_bytes: int = 1 << 20,
-                network: str = 'auto') -> tuple[str | None, str]:
+                network: str = 'auto', isolation: str = 'auto') -> tuple[str | None, str]:
   """Run `program` once in the sandbox. Returns (stdout or None, status) with status in
   'ok' (exit 0), 'error' (non-zero exit), 'timeout', 'output_limit'.
 
   network: 'auto' (namespace if possible, else interpreter-level socket block),
     'namespace' (RuntimeError if unavailable), 'interpreter' (socket block only).
+  isolation: 'auto' (each namespace where the kernel allows) or 'require' (network, mount and
+    PID namespaces and uid nobody, else RuntimeError; what the tests and CI use).
   """
+  if isolation not in ('auto', 'require'):
+    raise ValueError(f"isolation={isolation!r}; use 'auto' or 'require'")
+  if isolation == 'require' and network == 'interpreter':
+    raise ValueError("isolation='require' needs the network namespace: network='auto'")
   if network not in ('auto', 'namespace', 'interpreter'):
     raise ValueError(f"network={network!r}; use 'auto', 'namespace' or 'interpreter'")
   workdir = tempfile.mkdtemp(prefix='r1jax-sandbox-')
@@ -87,7 +93,8 @@ def run_program(program: str, stdin_text: str, timeout_s: float = 2.0, *,
     if os.getuid() == 0:
       os.chown(workdir, _NOBODY, _NOBODY)
     cfg = {'cpu_s': int(math.ceil(timeout_s)) + 1, 'memory_mb': memory_mb, 'nproc': nproc,
-           'file_size_mb': file_size_mb, 'open_files': open_files, 'network': network}
+           'file_size_mb': file_size_mb, 'open_files': open_files, 'network': network,
+           'require': isolation == 'require'}
     env = {'PATH': '/usr/bin:/bin', 'LANG': 'C.UTF-8', 'PYTHONIOENCODING': 'utf-8',
            'HOME': workdir, 'PYTHONDONTWRITEBYTECODE': '1'}
     with open(os.path.join(workdir, 'input.txt'), 'rb') as stdin:
@@ -111,6 +118,9 @@ def run_program(program: str, stdin_text: str, timeout_s: float = 2.0, *,
       proc.wait()
     if not finished:
       return None, 'output_limit' if len(data) > max_output_bytes else 'timeout'
+    if proc.returncode == SETUP_FAILED and isolation == 'require':
+      raise RuntimeError(f'sandbox: isolation=require but some of {sandbox_capabilities()} are '
+                         'unavailable; run as root/CAP_SYS_ADMIN or use isolation=auto')
     if proc.returncode == SETUP_FAILED and network == 'namespace':
       raise RuntimeError("sandbox: no network namespace here (unshare(CLONE_NEWNET) failed);"
                          " run as root/CAP_SYS_ADMIN or pass network='interpreter'")

@@ -18,7 +18,8 @@ from r1jax.data.tasks import Example
 from r1jax.losses import next_token_loss, next_token_loss_chunked
 from r1jax.models import (ModelConfig, count_params, flops_per_token, forward, forward_with_prefix,
                           lm_head_weight)
-from r1jax.train.state import create_train_state, gradient_step, learning_rate, make_optimizer
+from r1jax.train.state import (check_finite, create_train_state, gradient_step, learning_rate,
+                               make_optimizer)
 
 
 def document_logits(model_cfg: ModelConfig, params, tokens, prefix=None):
@@ -150,7 +151,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
       batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
       state, step_metrics = train_step(state, batch)
       step += 1
-      if step % train_cfg.log_every == 0 or step == train_cfg.steps:
+      if metrics.every(step, train_cfg.log_every) or step == train_cfg.steps:
         row = jax.device_get(step_metrics)  # the only host sync of the loop
         now = time.time()
         row['tokens_per_second'] = row['num_tokens'] * (step - last_step) / (now - last_time)
@@ -159,11 +160,14 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
         row['epoch'] = batches.epoch(step)
         row['compiles'] = metrics.compile_count()
         writer.write(step, row)
+        check_finite(row, step, train_cfg.max_nonfinite_in_a_row, 'train.max_nonfinite_in_a_row')
         last_time, last_step = now, step
-      if train_cfg.eval_every and step % train_cfg.eval_every == 0 and step < train_cfg.steps:
+      if metrics.every(step, train_cfg.eval_every) and step < train_cfg.steps:
         evaluate_now(step)
         last_time = time.time()
       ckpt.maybe_save(step, state)
+      if checkpoint.stop_requested(step):   # SIGTERM / preemption: saved on the way out
+        raise checkpoint.Preempted(stage, step)
   except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
     if not any(x.is_deleted() for x in jax.tree.leaves(state)):
       metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
@@ -174,6 +178,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
   final = evaluate_now(step)
   ckpt.close()
   writer.close()
-  metrics.plot_metrics(workdir, stage, ['loss', 'eval/loss', 'eval/accuracy', 'eval/format'])
+  if config.log.plots:
+    metrics.plot_metrics(workdir, stage, ['loss', 'eval/loss', 'eval/accuracy', 'eval/format'])
   evaluator.print_table(final, title=f'{stage}: held-out accuracy after step {step}')
   return state

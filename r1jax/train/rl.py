@@ -40,8 +40,8 @@ from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, shar
 from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix, lm_head_weight
-from r1jax.train.state import (TrainState, create_train_state, gradient_step, lr_schedule,
-                               make_optimizer)
+from r1jax.train.state import (TrainState, check_finite, create_train_state, gradient_step,
+                               lr_schedule, make_optimizer)
 
 
 @flax.struct.dataclass
@@ -161,6 +161,8 @@ class TaskPrompts:
   def __init__(self, records, tokenizer, template, prompt_len: int, seed: int,
                share_prefix: bool = False):
     self.texts = [template.prompt(r['question']) for r in records]
+    keep = pipeline.drop_long_prompts(tokenizer, self.texts, prompt_len, 'rl.prompt_len')
+    records, self.texts = [records[i] for i in keep], [self.texts[i] for i in keep]
     self.metadata = [Example.from_record(r).metadata() for r in records]
     self.encoded = pipeline.encode_prompts(tokenizer, self.texts, prompt_len, share_prefix)
     self.order = pipeline.BatchIterator({'index': np.arange(len(records))}, 1, seed)
@@ -347,8 +349,8 @@ class GRPOTrainer:
     rng = jax.random.fold_in(self.key, step)
     stats = (None if self.state.prompt_stats is None
              else np.asarray(jax.device_get(self.state.prompt_stats)))
-    parts, kept, rounds, dropped = [], 0, 0, 0
-    while kept < self.local_prompts:
+    parts, own, kept, rounds, dropped = [], 0, 0, 0, 0
+    while kept < self.local_prompts:  # kept: the fewest any host has (all run each round)
       ro = self.rollout(cursor, jax.random.fold_in(rng, rounds), step, stats)
       if stats is not None:  # prioritized: every rolled-out group counts, dropped ones too
         success = ro.per_reward[rl_cfg.success_reward].reshape(-1, group).mean(axis=1)
@@ -366,9 +368,10 @@ class GRPOTrainer:
         dropped += len(std) - len(keep)
         if rounds >= rl_cfg.max_refill_rounds:  # out of rounds: top up with the rest
           keep = np.concatenate([keep, np.nonzero(std == 0)[0]])
-        ro = ro.select(keep[:self.local_prompts - kept], group)
+        ro = ro.select(keep[:self.local_prompts - own], group)  # this host's own quota
       parts.append(ro)
-      kept = all_hosts_min(kept + len(ro.prompts.texts))
+      own += len(ro.prompts.texts)
+      kept = all_hosts_min(own)
     if stats is not None:
       self.state = self.state.replace(prompt_stats=jax.device_put(
           stats, sharding.replicated(self.mesh)))
@@ -491,11 +494,14 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
     while step < rl_cfg.steps:
       row = trainer.step()
       step += 1
-      if step % rl_cfg.eval_every == 0 or step == rl_cfg.steps:
+      if metrics.every(step, rl_cfg.eval_every) or step == rl_cfg.steps:
         row.update(evaluator(trainer.params))
-      if step % rl_cfg.log_every == 0 or 'eval/accuracy' in row:
+      if metrics.every(step, rl_cfg.log_every) or 'eval/accuracy' in row:
         writer.write(step, row)
+      check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
       ckpt.maybe_save(step, trainer.state)
+      if checkpoint.stop_requested(step):   # SIGTERM / preemption: saved on the way out
+        raise checkpoint.Preempted(stage, step)
   except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
     if not any(x.is_deleted() for x in jax.tree.leaves(trainer.state)):
       metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
@@ -509,8 +515,8 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
   writer.close()
   final = next((r for r in reversed(metrics.read_metrics(workdir, stage))
                 if 'eval/accuracy' in r), None)
-  plot = metrics.plot_metrics(workdir, stage, ['reward', 'eval/accuracy', 'eval/format',
-                                               'response_len', 'kl'])
+  plot = config.log.plots and metrics.plot_metrics(
+      workdir, stage, ['reward', 'eval/accuracy', 'eval/format', 'response_len', 'kl'])
   if final is not None:
     evaluator.print_table(final, f'R1-Zero: held-out accuracy before / after {step} RL steps',
                           before=before)

@@ -15,6 +15,23 @@ class TrainState:
   step: jax.Array  # int32 scalar, replicated
   params: Any
   opt_state: Any
+  # updates skipped for a non-finite loss or gradient: in all, and in a row up to now
+  skipped: jax.Array = 0
+  skipped_in_a_row: jax.Array = 0
+
+
+class NonFiniteError(FloatingPointError):
+  """The loss or the gradients stayed non-finite for too many updates in a row."""
+
+
+def check_finite(metrics: dict, step: int, limit: int, field: str) -> None:
+  """Host side, on metrics already fetched: stop once `limit` updates in a row were skipped."""
+  in_a_row = int(metrics.get('skipped_in_a_row', 0))
+  if limit and in_a_row >= limit:
+    raise NonFiniteError(
+        f'step {step}: the loss or gradients were non-finite for {in_a_row} updates in a row '
+        f'(each skipped; {field}={limit}); the checkpoints hold the last finite state. Lower the '
+        'learning rate, raise grad_clip, or check the data around this step')
 
 
 def lr_schedule(train_cfg, total_steps: int | None = None, updates_per_step: int = 1):
@@ -52,7 +69,8 @@ def state_shardings(model_cfg: ModelConfig, tx, mesh, rules):
   moments inherit the sharding of their parameter, scalars are replicated."""
   def boxed_state(rng):
     params = init_params(model_cfg, rng, boxed=True)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params),
+                      skipped=jnp.zeros((), jnp.int32), skipped_in_a_row=jnp.zeros((), jnp.int32))
   abstract = jax.eval_shape(boxed_state, jax.random.key(0))
   return sharding.logical_shardings(abstract, mesh, rules)
 
@@ -65,7 +83,9 @@ def create_train_state(model_cfg: ModelConfig, tx, rng, mesh, rules, params=None
   def init(rng, params):
     if params is None:
       params = init_params(model_cfg, rng)
-    return TrainState(step=jnp.zeros((), jnp.int32), params=params, opt_state=tx.init(params))
+    zero = jnp.zeros((), jnp.int32)
+    return TrainState(step=zero, params=params, opt_state=tx.init(params), skipped=zero,
+                      skipped_in_a_row=zero)
 
   with sharding.use_mesh(mesh, rules):
     state = jax.jit(init, out_shardings=shardings)(rng, params)
@@ -73,9 +93,21 @@ def create_train_state(model_cfg: ModelConfig, tx, rng, mesh, rules, params=None
 
 
 def gradient_step(state: TrainState, tx, loss_fn):
-  """One optimizer step on `loss_fn(params) -> (loss, metrics)`; adds the gradient norm."""
-  (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  """One optimizer step on `loss_fn(params) -> (loss, metrics)`; adds the gradient norm.
+
+  A non-finite loss or gradient skips the update (params and optimizer state stay as they
+  were, selected in-graph: no host sync) and is counted in `skipped` / `skipped_in_a_row`;
+  the host stops the run through `check_finite` on the metrics it already fetches."""
+  (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
   metrics['grad_norm'] = optax.tree.norm(grads)
-  return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
+  finite = jnp.isfinite(loss) & jnp.isfinite(metrics['grad_norm'])
+  keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
+  bad = 1 - finite.astype(jnp.int32)
+  state = state.replace(step=state.step + 1, params=keep(params, state.params),
+                        opt_state=keep(opt_state, state.opt_state),
+                        skipped=state.skipped + bad,
+                        skipped_in_a_row=(state.skipped_in_a_row + bad) * bad)
+  metrics.update(skipped=state.skipped, skipped_in_a_row=state.skipped_in_a_row)
+  return state, metrics

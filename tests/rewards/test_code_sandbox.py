@@ -1,5 +1,10 @@
-"""The code sandbox: correct, wrong, hostile and escaping programs."""
+"""The code sandbox: correct, wrong, hostile and escaping programs.
 
+Run with isolation='require': network, mount and PID namespaces and uid nobody must all be in
+force (CI machines have them), so a host that lost one fails here instead of passing through the
+weaker fallback."""
+
+import functools
 import os
 import socket
 import threading
@@ -8,7 +13,11 @@ import uuid
 
 import pytest
 
-from r1jax.rewards.code import extract_program, run_program, run_tests, sandbox_capabilities
+from r1jax.rewards import code
+from r1jax.rewards.code import extract_program, sandbox_capabilities
+
+run_program = functools.partial(code.run_program, isolation='require')
+run_tests = functools.partial(code.run_tests, isolation='require')
 
 ADD = [{'input': '1 2\n', 'output': '3\n'}, {'input': '5 5\n', 'output': '10\n'},
        {'input': '-4 4\n', 'output': '0\n'}]
@@ -70,11 +79,15 @@ def test_fork_bomb_is_bounded():
              '  except OSError:\n'
              '    break\n'
              '  n += 1\n'
-             'print("survived")\n')
+             'print("survived", n, flush=True)\n')
   start = time.monotonic()
   out, status = run_program(program, '', timeout_s=2.0, nproc=16)
   assert time.monotonic() - start < 4.0
-  assert out is None or out.count('survived') <= 64
+  # It ended because fork failed (the process limit), not by the timeout or the loop bound.
+  assert status == 'ok', (status, out)
+  survivors = [line.split() for line in out.splitlines()]
+  assert 1 <= len(survivors) <= 16
+  assert all(words[0] == 'survived' and int(words[1]) < 10000 for words in survivors)
 
 
 def test_output_flood_is_capped():
@@ -138,19 +151,23 @@ def test_network_is_unreachable(listening_server, network):
   program = ('import socket\n'
              f's = socket.create_connection(("127.0.0.1", {port}), timeout=1)\n'
              'print("CONNECTED")\n')
-  assert run_tests(program, [{'input': '', 'output': 'CONNECTED\n'}], 2.0,
-                   network=network) == 0.0
+  isolation = 'require' if network == 'auto' else 'auto'   # 'interpreter': the fallback itself
+  assert code.run_tests(program, [{'input': '', 'output': 'CONNECTED\n'}], 2.0,
+                        network=network, isolation=isolation) == 0.0
   time.sleep(0.3)
   assert accepted == []
 
 
-def test_this_machine_uses_a_network_namespace():
-  """Documents the mechanism in force here (README); a host without it falls back."""
+def test_this_machine_has_every_namespace():
+  """What CI relies on: no skip, no fallback."""
   caps = sandbox_capabilities()
-  assert set(caps) >= {'net_namespace', 'mount_namespace', 'pid_namespace', 'uid_nobody'}
-  if not caps['net_namespace']:
-    pytest.skip('no network namespace on this host: interpreter-level blocking in use')
-  assert caps['pid_namespace'] and caps['mount_namespace']
+  assert {k: caps[k] for k in ('net_namespace', 'mount_namespace', 'pid_namespace',
+                               'uid_nobody')} == dict.fromkeys(
+      ('net_namespace', 'mount_namespace', 'pid_namespace', 'uid_nobody'), True)
+  out, status = run_program('import os\nprint(os.getpid(), os.getuid())', '', timeout_s=2.0)
+  assert status == 'ok' and out.split() == ['1', '65534']   # init of its own PID namespace
+  with pytest.raises(ValueError, match='needs the network namespace'):
+    code.run_program('print(1)', '', network='interpreter', isolation='require')
 
 
 def test_extract_program():

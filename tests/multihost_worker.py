@@ -1,0 +1,54 @@
+"""One process of tests/test_multihost.py (not a test itself):
+
+  python tests/multihost_worker.py OUT_JSON WORKDIR DEVICES [PORT PROCESS_ID NUM_PROCESSES]
+
+Runs configs/tiny.py (pretrain + GRPO) through r1jax.main.run with `devices` fake CPU devices
+in this process; with a port, as one of NUM_PROCESSES joined by jax.distributed on 127.0.0.1
+(gloo collectives). Writes what the test checks: this host's rollout prompts per step and
+rewards, and whether its metric writer was on.
+"""
+import json
+import os
+import sys
+
+import jax
+
+out_path, workdir, devices = sys.argv[1], sys.argv[2], int(sys.argv[3])
+jax.config.update('jax_num_cpu_devices', devices)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from configs import tiny  # noqa: E402
+from r1jax import main, metrics  # noqa: E402
+from r1jax.train import rl  # noqa: E402
+
+config = tiny.get_config()
+config.train.update(steps=2)
+config.rl.update(steps=3, eval_every=0, dynamic_sampling=True, max_refill_rounds=2)
+config.checkpoint.update(every=0)   # the final save of each stage
+if len(sys.argv) > 4:
+  port, process_id, num_processes = (int(x) for x in sys.argv[4:7])
+  config.distributed.update(enabled=True, coordinator_address=f'127.0.0.1:{port}',
+                            num_processes=num_processes, process_id=process_id)
+
+rollouts, writers = [], []
+original_rollout, original_writer = rl.GRPOTrainer.rollout, metrics.MetricWriter.__init__
+
+
+def rollout(self, cursor, rng):
+  ro = original_rollout(self, cursor, rng)
+  rollouts.append({'cursor': cursor, 'prompts': list(ro.prompts.texts),
+                   'rewards': ro.rewards.tolist(), 'groups': len(ro.rewards) // self.rl.group_size})
+  return ro
+
+
+def writer(self, *args, **kwargs):
+  original_writer(self, *args, **kwargs)
+  writers.append(self.enabled)
+
+
+rl.GRPOTrainer.rollout, metrics.MetricWriter.__init__ = rollout, writer
+main.run(config, workdir)
+with open(out_path, 'w') as f:
+  json.dump({'process_index': jax.process_index(), 'process_count': jax.process_count(),
+             'devices': jax.device_count(), 'local_devices': jax.local_device_count(),
+             'rollouts': rollouts, 'writers': writers}, f)
