@@ -10,8 +10,13 @@ import ml_collections
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # Stages run in order; each one resumes from its own checkpoints in the workdir.
+  # Stages run in order; each one resumes from its own checkpoints in the workdir and is
+  # skipped once finished (r1jax/stages). A stage name is its kind (pretrain, sft, rl,
+  # reward_model) or is mapped to one; per-stage changes go in stage_overrides.
   config.stages = ('pretrain',)
+  config.stage_kinds = {}      # {name: kind}, e.g. {'cold_start': 'sft'} (R1 names are built in)
+  config.stage_from = {}       # {name: earlier stage whose final params it starts from}
+  config.stage_overrides = {}  # {name: {section: {field: value}}} for that stage only
 
   # Qwen2-style decoder (r1jax/models). The SentencePiece tokenizer is trained with
   # vocab_size pieces, so the two always agree.
@@ -91,6 +96,17 @@ def get_config():
       max_refill_rounds=3,
       mask_truncated=False,     # DAPO: no loss on completions cut at max_new_tokens
       log_every=1, eval_every=20,
+  ))
+
+  # Bradley-Terry reward model on ranked pairs of the general tasks
+  # (r1jax/train/reward_model.py): the decoder with a scalar head on the last real token.
+  config.reward_model = ml_collections.ConfigDict(dict(
+      steps=200, batch_size=32,          # pairs per step
+      num_pairs=2000, num_heldout_pairs=200,
+      seq_len=160,                       # tokens per prompt + response row
+      learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.0,
+      b1=0.9, b2=0.95, grad_clip=1.0,
+      log_every=20, eval_every=100,
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

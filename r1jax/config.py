@@ -13,8 +13,8 @@ from r1jax import sharding
 from r1jax.models.transformer import DTYPES
 
 # Fields whose value is a free-form mapping (names chosen by the user).
-OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options')
-STAGES = ('pretrain', 'rl')
+OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options',
+               'stage_kinds', 'stage_from', 'stage_overrides')
 
 
 class ConfigError(ValueError):
@@ -30,21 +30,22 @@ def _defaults():
   return module.get_config()
 
 
-def check_known_fields(config, defaults, prefix='') -> None:
-  """Every field of `config` must exist in configs/common.py (typos are the usual cause)."""
+def check_known_fields(config, defaults, prefix='', label='') -> None:
+  """Every field of `config` must exist in configs/common.py (typos are the usual cause).
+  `label` goes before the field paths in messages (e.g. 'stage_overrides.sft.')."""
   for key in config.keys():
     path = f'{prefix}{key}'
     if key not in defaults:
       close = difflib.get_close_matches(key, list(defaults.keys()), n=1)
-      hint = f'did you mean {prefix}{close[0]}?' if close else (
+      hint = f'did you mean {label}{prefix}{close[0]}?' if close else (
           f'known fields here: {", ".join(sorted(defaults.keys()))}')
-      raise ConfigError(f'unknown config field {path}: {hint} (new knobs get a default in '
-                        'configs/common.py)')
+      raise ConfigError(f'unknown config field {label}{path}: {hint} (new knobs get a default '
+                        'in configs/common.py)')
     if path in OPEN_FIELDS:
       continue
     if isinstance(config[key], ml_collections.ConfigDict) and isinstance(
         defaults[key], ml_collections.ConfigDict):
-      check_known_fields(config[key], defaults[key], prefix=f'{path}.')
+      check_known_fields(config[key], defaults[key], prefix=f'{path}.', label=label)
 
 
 def _require(condition: bool, message: str) -> None:
@@ -61,11 +62,31 @@ def _positive(config, *paths) -> None:
 
 
 def validate(config, num_devices: int) -> None:
-  check_known_fields(config, _defaults())
-  unknown = [s for s in config.stages if s not in STAGES]
-  _require(not unknown, f'stages={tuple(config.stages)}: unknown stage(s) {unknown}; '
-                        f'use some of {STAGES}')
+  """Every field known, the stage list consistent, and each stage's config (with its
+  stage_overrides applied) valid for its kind."""
+  from r1jax import stages  # pylint: disable=g-import-not-at-top
+  defaults = _defaults()
+  check_known_fields(config, defaults)
+  problems = stages.check_stages(config)
+  _require(not problems, problems[0] if problems else '')
+  for name, overrides in (config.get('stage_overrides') or {}).items():
+    check_known_fields(overrides, defaults, label=f'stage_overrides.{name}.')
+  if not config.stages:
+    _validate_stage(config, num_devices, kind=None)
+  for name in config.stages:
+    try:
+      stage_cfg = stages.stage_config(config, name)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+    try:
+      _validate_stage(stage_cfg, num_devices, stages.kind_name(config, name))
+    except ConfigError as e:
+      if name not in (config.get('stage_overrides') or {}):
+        raise
+      raise ConfigError(f'stage {name} (with its stage_overrides): {e}') from None
 
+
+def _validate_stage(config, num_devices: int, kind: str | None) -> None:
   # Mesh: shape against the device count, batches against the data-parallel size.
   try:
     shape = sharding.mesh_shape(config.mesh, num_devices)
@@ -117,8 +138,10 @@ def validate(config, num_devices: int) -> None:
            'lower eval.num_prompts or raise data.num_heldout')
   _check_sampling('eval', e)
 
-  if 'rl' in config.stages:
+  if kind == 'rl':
     _validate_rl(config, data_parallel)
+  elif kind == 'reward_model':
+    _validate_reward_model(config, data_parallel)
 
 
 def _check_sampling(name, c) -> None:
@@ -147,3 +170,13 @@ def _validate_rl(config, data_parallel: int) -> None:
     loss_config(r)
   except ValueError as e:
     raise ConfigError(str(e)) from None
+
+
+def _validate_reward_model(config, data_parallel: int) -> None:
+  r = config.reward_model
+  _positive(config, 'reward_model.steps', 'reward_model.batch_size',
+            'reward_model.learning_rate', 'reward_model.num_pairs',
+            'reward_model.num_heldout_pairs', 'reward_model.seq_len', 'reward_model.log_every')
+  _require(r.batch_size % data_parallel == 0,
+           f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
+           f'{data_parallel}; use a multiple of {data_parallel}')

@@ -34,11 +34,11 @@ def load_or_train_tokenizer(config, workdir: str):
 
 
 def run(config, workdir: str) -> dict:
-  """Runs config.stages in order; returns {stage: its result}."""
+  """Runs config.stages in order (r1jax/stages); returns {stage: its result}."""
   import jax  # pylint: disable=g-import-not-at-top
   from r1jax import checkpoint, metrics, sharding  # pylint: disable=g-import-not-at-top
+  from r1jax import stages  # pylint: disable=g-import-not-at-top
   from r1jax.config import validate  # pylint: disable=g-import-not-at-top
-  from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
 
   sharding.init_distributed(config)
   validate(config, jax.device_count())
@@ -50,15 +50,7 @@ def run(config, workdir: str) -> dict:
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules_from_config(config)
 
-  results = {}
-  for stage in config.stages:
-    if stage == 'pretrain':
-      results[stage] = pretrain.run(config, workdir, tokenizer, mesh, rules, stage)
-    elif stage == 'rl':
-      from r1jax.train import rl  # pylint: disable=g-import-not-at-top
-      results[stage] = rl.run(config, workdir, tokenizer, mesh, rules,
-                              init_params=getattr(results.get('pretrain'), 'params', None))
-  return results
+  return stages.run_stages(config, stages.StageContext(workdir, tokenizer, mesh, rules))
 
 
 def main(argv):

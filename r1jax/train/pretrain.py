@@ -82,9 +82,10 @@ def held_out_loss(eval_step, params, arrays, batch_size, num_batches, mesh):
   return {'eval/loss': totals['loss'], 'eval/token_accuracy': totals['token_accuracy']}
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
+def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', init_params=None):
   """Trains config.train.steps steps (resuming from the stage's latest checkpoint) and
-  returns the final TrainState."""
+  returns the final TrainState. With `init_params` (SFT: an earlier stage's params) training
+  starts from them instead of random weights."""
   train_cfg = config.train
   model_cfg = ModelConfig.from_config(config.model)
 
@@ -105,7 +106,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
   metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
   tx = make_optimizer(train_cfg)
   rng = jax.random.key(config.seed)
-  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules)
+  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules, params=init_params)
   metrics.note(f'[{stage}] {count_params(state.params) / 1e6:.2f}M parameters')
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
   if ckpt.latest_step() is not None:
