@@ -42,6 +42,10 @@ def get_config():
       seq_len=176,          # tokens per pretraining document (prompt + completion)
       share_prefix=True,    # compute a prefix shared by all documents once per batch
       number_pieces=0,      # tokenizer: integers below this are single pieces (0 = digits)
+      # Question languages {language: probability} ('en', 'zh'; r1jax/data/tasks/languages.py)
+      # and how often a worked pretraining answer switches language mid-reasoning.
+      languages={'en': 1.0},
+      language_switch_prob=0.0,
   ))
 
   # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.

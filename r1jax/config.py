@@ -13,7 +13,7 @@ from r1jax import sharding
 from r1jax.models.transformer import DTYPES
 
 # Fields whose value is a free-form mapping (names chosen by the user).
-OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options',
+OPEN_FIELDS = ('data.mode_probs', 'data.languages', 'mesh.rules', 'rl.rewards', 'rl.reward_options',
                'stage_kinds', 'stage_from', 'stage_overrides')
 
 
@@ -126,6 +126,13 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
            "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
   _require(d.num_train > 0 and d.num_heldout > 0,
            'data.num_train and data.num_heldout must be positive')
+  from r1jax.data.tasks.languages import normalised_probs  # pylint: disable=g-import-not-at-top
+  try:
+    normalised_probs(d.languages)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  _require(0 <= d.language_switch_prob <= 1,
+           f'data.language_switch_prob={d.language_switch_prob} must be in [0, 1]')
 
   e = config.eval
   _positive(config, 'eval.num_prompts', 'eval.num_samples', 'eval.batch_size',

@@ -26,8 +26,9 @@ def load_or_train_tokenizer(config, workdir: str):
 
   def lines():
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
-    records = source.load_records(config.data, 'train')[:20000]
-    return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
+    examples = [Example.from_record(r) for r in source.load_records(config.data, 'train')[:20000]]
+    return corpus.tokenizer_corpus(examples,
+                                   extra_lines=corpus.extra_tokenizer_lines(config.data, examples))
   return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
                                            config.model.vocab_size, lines,
                                            config.data.number_pieces)

@@ -23,7 +23,7 @@ import ml_collections
 # Stage names that are not kinds themselves, and their kinds (R1 and k1.5 names).
 DEFAULT_KINDS = {'cold_start': 'sft', 'reasoning_rl': 'rl', 'rl_all': 'rl', 'distill': 'sft'}
 # Config fields replaced as a whole by an override (free-form mappings), not merged.
-REPLACED_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options')
+REPLACED_FIELDS = ('data.mode_probs', 'data.languages', 'mesh.rules', 'rl.rewards', 'rl.reward_options')
 
 
 @dataclasses.dataclass(frozen=True)

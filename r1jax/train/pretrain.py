@@ -67,7 +67,8 @@ def documents(config, tokenizer, split: str, mask_prompt: bool):
   examples = [Example.from_record(r) for r in source.load_records(config.data, split)]
   template = templates.get_template(config.data.template)
   docs = corpus.pretrain_documents(examples, template, config.data.mode_probs,
-                                   seed=config.data.seed + (split == 'heldout'))
+                                   seed=config.data.seed + (split == 'heldout'),
+                                   language_switch_prob=config.data.language_switch_prob)
   return pipeline.encode_documents(tokenizer, docs, config.data.seq_len, mask_prompt)
 
 
