@@ -46,6 +46,9 @@ def get_config():
       # and how often a worked pretraining answer switches language mid-reasoning.
       languages={'en': 1.0},
       language_switch_prob=0.0,
+      # The general tasks (r1jax/data/tasks/general.py: no rule-checkable answer) are used by
+      # some stage (reward_model, ...): the tokenizer is trained on their text too.
+      general_tasks=False,
   ))
 
   # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.
@@ -107,7 +110,7 @@ def get_config():
   config.reward_model = ml_collections.ConfigDict(dict(
       steps=200, batch_size=32,          # pairs per step
       num_pairs=2000, num_heldout_pairs=200,
-      seq_len=160,                       # tokens per prompt + response row
+      seq_len=256,                       # tokens per prompt + response row
       learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.0,
       b1=0.9, b2=0.95, grad_clip=1.0,
       log_every=20, eval_every=100,

@@ -284,3 +284,16 @@ def kimi_k15_loss(logp, old_logp, rewards, mask, group_size, tau):
   metrics = {'loss': loss, 'seq_log_ratio_mean': jnp.mean(jax.lax.stop_gradient(log_ratio)),
              'residual_abs_mean': jnp.mean(jnp.abs(jax.lax.stop_gradient(residual)))}
   return loss, metrics
+
+
+# ---------------------------------------------------------------------------- reward model
+
+def bradley_terry_loss(chosen_scores, rejected_scores):
+  """Bradley-Terry loss of a reward model on ranked pairs: -mean log sigmoid(r_c - r_r)
+  (InstructGPT eq. (1)).  chosen_scores, rejected_scores [B] -> (loss, metrics) with the pair
+  accuracy (r_c > r_r; a tie counts as wrong) and the mean margin."""
+  margin = chosen_scores.astype(jnp.float32) - rejected_scores.astype(jnp.float32)
+  loss = -jnp.mean(jax.nn.log_sigmoid(margin))
+  metrics = {'loss': loss, 'pair_accuracy': jnp.mean((margin > 0).astype(jnp.float32)),
+             'margin': jnp.mean(margin)}
+  return loss, metrics

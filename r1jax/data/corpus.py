@@ -21,7 +21,7 @@ targets.
 import random
 from typing import Iterable, Mapping
 
-from r1jax.data.tasks import Example
+from r1jax.data.tasks import Example, general
 from r1jax.data.tasks.languages import (DIRECT_THOUGHTS, LANGUAGES, NO_FORMAT, cot_steps,
                                         render_cot)
 from r1jax.data.templates import TEMPLATES, Template
@@ -112,10 +112,25 @@ def language_lines(examples: Iterable[Example], num: int = 200) -> list[str]:
 
 def extra_tokenizer_lines(data_config, examples: list[Example]) -> list[str]:
   """What the tokenizer needs beyond the task corpus for these data settings: the words of
-  every language when data.languages or data.language_switch_prob bring a second one in.
-  Empty for the English-only defaults, so their tokenizer is unchanged."""
+  every language when data.languages or data.language_switch_prob bring a second one in, the
+  general tasks' prompts and responses with data.general_tasks. Empty for the English-only
+  defaults, so their tokenizer is unchanged."""
+  lines = []
   languages = {l for l, p in (getattr(data_config, 'languages', None) or {'en': 1.0}).items()
                if p > 0}
-  if languages <= {'en'} and not getattr(data_config, 'language_switch_prob', 0.0):
-    return []
-  return language_lines(examples)
+  if not languages <= {'en'} or getattr(data_config, 'language_switch_prob', 0.0):
+    lines += language_lines(examples)
+  if getattr(data_config, 'general_tasks', False):
+    lines += general_lines()
+  return lines
+
+
+def general_lines(num: int = 300) -> list[str]:
+  """Questions and candidate responses of `num` general prompts (r1jax/data/tasks/general.py)."""
+  rng = random.Random('general_lines')
+  lines = []
+  for prompt in general.make_general_prompts('train', num, seed=0):
+    lines.append(prompt.question)
+    lines.extend(line for r in general.candidate_responses(prompt, rng).values()
+                 for line in r.split('\n'))
+  return lines
