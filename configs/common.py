@@ -62,6 +62,10 @@ def get_config():
       learning_rate=3e-3, warmup_steps=50, min_lr_ratio=0.1,  # warmup + cosine to min_lr_ratio
       weight_decay=0.1, b1=0.9, b2=0.95, grad_clip=1.0,
       mask_prompt=False,    # True for SFT: no loss on prompt tokens
+      # SFT set: '' = the pretraining corpus (data.*); 'cold_start' = templated worked traces
+      # with a check (r1jax/data/cold_start.py), cold_start_examples problems, written as a
+      # TFDS dataset in WORKDIR/datasets
+      sft_data='', cold_start_examples=2000,
       log_every=20, eval_every=250, eval_batches=4,
   ))
 

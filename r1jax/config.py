@@ -117,6 +117,10 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
            f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
            f'{data_parallel}')
   _require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
+  _require(t.sft_data in ('', 'cold_start'),
+           f"train.sft_data={t.sft_data!r}: use '' (the corpus) or 'cold_start'")
+  _require(not t.sft_data or t.cold_start_examples > 0,
+           f'train.cold_start_examples={t.cold_start_examples} must be positive')
   _require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')
 
   d = config.data

@@ -5,6 +5,8 @@
   rl            GRPO family from an earlier stage's params (r1jax/train/rl.py)
   reward_model  Bradley-Terry reward model on ranked pairs (r1jax/train/reward_model.py)
 """
+import os
+
 from r1jax.stages.registry import Kind, register
 
 
@@ -29,7 +31,26 @@ def _sft(ctx, config, name, init_params):
     init_params = rl.load_base_params(config, ctx.workdir, ModelConfig.from_config(config.model),
                                       ctx.mesh, ctx.rules)
   return pretrain.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules, name,
-                      init_params=init_params)
+                      init_params=init_params, docs=sft_documents(ctx, config, name))
+
+
+def sft_documents(ctx, config, name):
+  """The SFT set train.sft_data names: None (the pretraining corpus, as data.* says) or
+  {'train', 'heldout'} (prompt, completion) lists."""
+  if not config.train.sft_data:
+    return None
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+  if config.train.sft_data != 'cold_start':
+    raise ValueError(f"train.sft_data={config.train.sft_data!r}: use '' or 'cold_start'")
+  data_dir = os.path.join(ctx.workdir, 'datasets')
+  dataset, counts = cold_start.build_cold_start(data_dir, config, ctx.tokenizer)
+  metrics.note(f'[{name}] Cold-start set {dataset} in {data_dir}: ' +
+               ', '.join(f'{k} {v}' for k, v in counts.items()))
+  heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout')[0]
+  return {'train': [(r['prompt'], r['completion'])
+                    for r in cold_start.read_records(data_dir, dataset)],
+          'heldout': [(r['prompt'], r['completion']) for r in heldout]}
 
 
 def _rl(ctx, config, name, init_params):

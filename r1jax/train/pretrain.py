@@ -83,16 +83,23 @@ def held_out_loss(eval_step, params, arrays, batch_size, num_batches, mesh):
   return {'eval/loss': totals['loss'], 'eval/token_accuracy': totals['token_accuracy']}
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', init_params=None):
+def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', init_params=None,
+        docs=None):
   """Trains config.train.steps steps (resuming from the stage's latest checkpoint) and
   returns the final TrainState. With `init_params` (SFT: an earlier stage's params) training
-  starts from them instead of random weights."""
+  starts from them instead of random weights; with `docs` ({'train', 'heldout'}: lists of
+  (prompt, completion), e.g. an SFT set) it trains on them instead of the corpus."""
   train_cfg = config.train
   model_cfg = ModelConfig.from_config(config.model)
 
-  metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
-  train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
-  heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  if docs is None:
+    metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
+    train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
+    heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  else:
+    train_arrays, heldout_arrays = (pipeline.encode_documents(
+        tokenizer, docs[split], config.data.seq_len, train_cfg.mask_prompt)
+                                    for split in ('train', 'heldout'))
   prefix = None
   if config.data.share_prefix:  # e.g. the R1-Zero preamble: computed once per batch
     prefix_len = min(pipeline.shared_prefix_len(train_arrays['tokens']),
