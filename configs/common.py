@@ -10,8 +10,13 @@ import ml_collections
 def get_config():
   config = ml_collections.ConfigDict()
   config.seed = 0
-  # Stages run in order; each one resumes from its own checkpoints in the workdir.
+  # Stages run in order; each one resumes from its own checkpoints in the workdir and is
+  # skipped once finished (r1jax/stages). A stage name is its kind (pretrain, sft, rl,
+  # reward_model) or is mapped to one; per-stage changes go in stage_overrides.
   config.stages = ('pretrain',)
+  config.stage_kinds = {}      # {name: kind}, e.g. {'cold_start': 'sft'} (R1 names are built in)
+  config.stage_from = {}       # {name: earlier stage whose final params it starts from}
+  config.stage_overrides = {}  # {name: {section: {field: value}}} for that stage only
 
   # Qwen2-style decoder (r1jax/models). The SentencePiece tokenizer is trained with
   # vocab_size pieces, so the two always agree.
@@ -47,6 +52,13 @@ def get_config():
       seq_len=176,          # tokens per pretraining document (prompt + completion)
       share_prefix=True,    # compute a prefix shared by all documents once per batch
       number_pieces=0,      # tokenizer: integers below this are single pieces (0 = digits)
+      # Question languages {language: probability} ('en', 'zh'; r1jax/data/tasks/languages.py)
+      # and how often a worked pretraining answer switches language mid-reasoning.
+      languages={'en': 1.0},
+      language_switch_prob=0.0,
+      # The general tasks (r1jax/data/tasks/general.py: no rule-checkable answer) are used by
+      # some stage (reward_model, ...): the tokenizer is trained on their text too.
+      general_tasks=False,
   ))
 
   # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.
@@ -60,6 +72,10 @@ def get_config():
       learning_rate=3e-3, warmup_steps=50, min_lr_ratio=0.1,  # warmup + cosine to min_lr_ratio
       weight_decay=0.1, b1=0.9, b2=0.95, grad_clip=1.0,
       mask_prompt=False,    # True for SFT: no loss on prompt tokens
+      # SFT set: '' = the pretraining corpus (data.*); 'cold_start' = templated worked traces
+      # with a check (r1jax/data/cold_start.py), cold_start_examples problems, written as a
+      # TFDS dataset in WORKDIR/datasets
+      sft_data='', cold_start_examples=2000,
       log_every=20, eval_every=250, eval_batches=4,   # every: 0 = off (log: final step only)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
   ))
@@ -118,6 +134,17 @@ def get_config():
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
+  ))
+
+  # Bradley-Terry reward model on ranked pairs of the general tasks
+  # (r1jax/train/reward_model.py): the decoder with a scalar head on the last real token.
+  config.reward_model = ml_collections.ConfigDict(dict(
+      steps=200, batch_size=32,          # pairs per step
+      num_pairs=2000, num_heldout_pairs=200,
+      seq_len=256,                       # tokens per prompt + response row
+      learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.0,
+      b1=0.9, b2=0.95, grad_clip=1.0,
+      log_every=20, eval_every=100,
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

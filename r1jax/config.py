@@ -15,9 +15,9 @@ from r1jax import sharding
 from r1jax.models.transformer import DTYPES
 
 # Fields whose value is a free-form mapping (names chosen by the user).
-OPEN_FIELDS = ('data.mode_probs', 'mesh.rules', 'rl.rewards', 'rl.reward_options',
-               'rl.reward_warmup')
-STAGES = ('pretrain', 'rl')
+OPEN_FIELDS = ('data.mode_probs', 'data.languages', 'mesh.rules', 'rl.rewards',
+               'rl.reward_options', 'rl.reward_warmup', 'stage_kinds', 'stage_from',
+               'stage_overrides')
 
 
 class ConfigError(ValueError):
@@ -33,25 +33,26 @@ def _defaults():
   return module.get_config()
 
 
-def _unknown_field(prefix: str, key: str, known) -> ConfigError:
+def _unknown_field(prefix: str, key: str, known, label: str = '') -> ConfigError:
   close = difflib.get_close_matches(key, list(known), n=1)
-  hint = f'did you mean {prefix}{close[0]}?' if close else (
+  hint = f'did you mean {label}{prefix}{close[0]}?' if close else (
       f'known fields here: {", ".join(sorted(known))}')
-  return ConfigError(f'unknown config field {prefix}{key}: {hint} (new knobs get a default in '
-                     'configs/common.py)')
+  return ConfigError(f'unknown config field {label}{prefix}{key}: {hint} (new knobs get a '
+                     'default in configs/common.py)')
 
 
-def check_known_fields(config, defaults, prefix='') -> None:
-  """Every field of `config` must exist in configs/common.py (typos are the usual cause)."""
+def check_known_fields(config, defaults, prefix='', label='') -> None:
+  """Every field of `config` must exist in configs/common.py (typos are the usual cause).
+  `label` goes before the field paths in messages (e.g. 'stage_overrides.sft.')."""
   for key in config.keys():
     path = f'{prefix}{key}'
     if key not in defaults:
-      raise _unknown_field(prefix, key, defaults.keys())
+      raise _unknown_field(prefix, key, defaults.keys(), label)
     if path in OPEN_FIELDS:
       continue
     if isinstance(config[key], ml_collections.ConfigDict) and isinstance(
         defaults[key], ml_collections.ConfigDict):
-      check_known_fields(config[key], defaults[key], prefix=f'{path}.')
+      check_known_fields(config[key], defaults[key], prefix=f'{path}.', label=label)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,17 +181,38 @@ def _check_rules(config, data_parallel_names=sharding.MESH_AXES) -> None:
 
 
 def validate_fields(config) -> None:
-  """The checks that need no devices: every field known, mesh.rules well formed."""
-  check_known_fields(config, _defaults())
+  """The checks that need no devices: every field known (also in stage_overrides), mesh.rules
+  well formed."""
+  defaults = _defaults()
+  check_known_fields(config, defaults)
+  for name, overrides in (config.get('stage_overrides') or {}).items():
+    check_known_fields(overrides, defaults, label=f'stage_overrides.{name}.')
   _check_rules(config)
 
 
 def validate(config, num_devices: int) -> None:
+  """Every field known, the stage list consistent, and each stage's config (with its
+  stage_overrides applied) valid for its kind."""
+  from r1jax import stages  # pylint: disable=g-import-not-at-top
   validate_fields(config)
-  unknown = [s for s in config.stages if s not in STAGES]
-  _require(not unknown, f'stages={tuple(config.stages)}: unknown stage(s) {unknown}; '
-                        f'use some of {STAGES}')
+  problems = stages.check_stages(config)
+  _require(not problems, problems[0] if problems else '')
+  if not config.stages:
+    _validate_stage(config, num_devices, kind=None)
+  for name in config.stages:
+    try:
+      stage_cfg = stages.stage_config(config, name)
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+    try:
+      _validate_stage(stage_cfg, num_devices, stages.kind_name(config, name))
+    except ConfigError as e:
+      if name not in (config.get('stage_overrides') or {}):
+        raise
+      raise ConfigError(f'stage {name} (with its stage_overrides): {e}') from None
 
+
+def _validate_stage(config, num_devices: int, kind: str | None) -> None:
   # Mesh: shape against the device count, batches against the data-parallel size.
   try:
     shape = sharding.mesh_shape(config.mesh, num_devices)
@@ -222,6 +244,10 @@ def validate(config, num_devices: int) -> None:
            f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
            f'{data_parallel}')
   _require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
+  _require(t.sft_data in ('', 'cold_start'),
+           f"train.sft_data={t.sft_data!r}: use '' (the corpus) or 'cold_start'")
+  _require(not t.sft_data or t.cold_start_examples > 0,
+           f'train.cold_start_examples={t.cold_start_examples} must be positive')
   _require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')
 
   d = config.data
@@ -231,6 +257,13 @@ def validate(config, num_devices: int) -> None:
            "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
   _require(d.num_train > 0 and d.num_heldout > 0,
            'data.num_train and data.num_heldout must be positive')
+  from r1jax.data.tasks.languages import normalised_probs  # pylint: disable=g-import-not-at-top
+  try:
+    normalised_probs(d.languages)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  _require(0 <= d.language_switch_prob <= 1,
+           f'data.language_switch_prob={d.language_switch_prob} must be in [0, 1]')
 
   e = config.eval
   _positive(config, 'eval.num_prompts', 'eval.num_samples', 'eval.batch_size',
@@ -243,8 +276,10 @@ def validate(config, num_devices: int) -> None:
            'lower eval.num_prompts or raise data.num_heldout')
   _check_sampling('eval', e)
 
-  if 'rl' in config.stages:
+  if kind == 'rl':
     _validate_rl(config, data_parallel)
+  elif kind == 'reward_model':
+    _validate_reward_model(config, data_parallel)
 
 
 def _check_sampling(name, c) -> None:
@@ -316,3 +351,13 @@ def _validate_k15(r) -> None:
            f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
   _require(r.curriculum_steps >= 0, f'rl.curriculum_steps={r.curriculum_steps} must be >= 0')
   _require(0 < r.priority_floor <= 1, f'rl.priority_floor={r.priority_floor} must be in (0, 1]')
+
+
+def _validate_reward_model(config, data_parallel: int) -> None:
+  r = config.reward_model
+  _positive(config, 'reward_model.steps', 'reward_model.batch_size',
+            'reward_model.learning_rate', 'reward_model.num_pairs',
+            'reward_model.num_heldout_pairs', 'reward_model.seq_len', 'reward_model.log_every')
+  _require(r.batch_size % data_parallel == 0,
+           f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
+           f'{data_parallel}; use a multiple of {data_parallel}')

@@ -1,10 +1,11 @@
 """Held-out evaluation through the compiled sampler: pass@1 averaged over k samples, maj@k,
-format rate and response length, overall and by task and difficulty.
+format rate, response length and language mixing, overall and by task, difficulty and language.
 
   evaluator = Evaluator(config, tokenizer, mesh, rules)
   row = evaluator(params, step)   # {'eval/accuracy': ..., 'eval/maj@4': ..., ...}
 """
 import collections
+import re
 
 import jax
 import numpy as np
@@ -14,7 +15,18 @@ from r1jax import metrics, rewards, sampling, sharding
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig
+from r1jax.rewards.language import LANGUAGE_SCRIPTS, think_text, words_by_script
 from r1jax.rewards.math import extract_answer, normalize_answer
+
+
+def mixed_language(completion: str, language: str) -> bool:
+  """Whether the <think> block has words outside `language`'s script (language mixing);
+  single letters are variables ('x'), not words."""
+  cot = think_text(completion)
+  if cot is None:
+    return False
+  counts = words_by_script(re.sub(r'\b[A-Za-z]\b', ' ', cot))
+  return sum(counts.values()) > counts[LANGUAGE_SCRIPTS[language]]
 
 
 def majority_correct(answers: list, correct: np.ndarray) -> float:
@@ -92,19 +104,29 @@ class Evaluator:
            'eval/format': float(fmt.mean()), 'eval/response_len': float(lengths.mean()),
            'eval/truncated': float(truncated.mean())}
     per_prompt = accuracy.reshape(-1, k).mean(axis=1)
-    for key in ('task', 'difficulty'):
+    languages = [r.get('language', 'en') for r in self.records]
+    keys = ('task', 'difficulty') + (('language',) if len(set(languages)) > 1 else ())
+    for key in keys:
       groups = collections.defaultdict(list)
       for record, acc in zip(self.records, per_prompt):
         groups[record[key]].append(acc)
-      prefix = 'level' if key == 'difficulty' else ''
+      prefix = {'difficulty': 'level', 'language': 'lang_'}.get(key, '')
       for name, values in sorted(groups.items()):
         row[f'eval/accuracy/{prefix}{name}'] = float(np.mean(values))
+    # Fraction of completions whose reasoning mixes languages, by prompt language.
+    mixed = np.array([mixed_language(t, languages[i // k]) for i, t in enumerate(texts)])
+    row['eval/mixed_language'] = float(mixed.mean())
+    for language in sorted(set(languages)):
+      row[f'eval/mixed_language/{language}'] = float(
+          mixed[np.repeat(np.array(languages) == language, k)].mean())
     return row
 
   def print_table(self, row: dict, title: str, before: dict | None = None) -> None:
     """Held-out accuracy by task (and the 'before' column when given)."""
     keys = ['eval/accuracy', f'eval/maj@{self.k}', f'eval/pass@{self.k}', 'eval/format',
-            'eval/response_len'] + sorted(k for k in row if k.startswith('eval/accuracy/'))
+            'eval/response_len'] + sorted(k for k in row if k.startswith('eval/accuracy/')) + (
+                sorted(k for k in row if k.startswith('eval/mixed_language'))
+                if any(k.startswith('eval/accuracy/lang_') for k in row) else [])
     lines = [title, f'  {"metric":<32}' + (f'{"before":>10}' if before else '') + f'{"after":>10}']
     for key in keys:
       if key in row:

@@ -434,3 +434,16 @@ def kimi_k15_loss(logp, old_logp, rewards, mask, group_size, tau, baseline='mean
   centred = (jnp.asarray(rewards, jnp.float32)
              - kimi_baseline(jnp.asarray(rewards, jnp.float32), group_size, tau, baseline))
   return kimi_k15_residual_loss(logp, old_logp, centred, mask, tau, length_normalize)
+
+
+# ---------------------------------------------------------------------------- reward model
+
+def bradley_terry_loss(chosen_scores, rejected_scores):
+  """Bradley-Terry loss of a reward model on ranked pairs: -mean log sigmoid(r_c - r_r)
+  (InstructGPT eq. (1)).  chosen_scores, rejected_scores [B] -> (loss, metrics) with the pair
+  accuracy (r_c > r_r; a tie counts as wrong) and the mean margin."""
+  margin = chosen_scores.astype(jnp.float32) - rejected_scores.astype(jnp.float32)
+  loss = -jnp.mean(jax.nn.log_sigmoid(margin))
+  metrics = {'loss': loss, 'pair_accuracy': jnp.mean((margin > 0).astype(jnp.float32)),
+             'margin': jnp.mean(margin)}
+  return loss, metrics

@@ -30,8 +30,9 @@ def load_or_train_tokenizer(config, workdir: str):
 
   def lines():
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
-    records = source.load_records(config.data, 'train')[:20000]
-    return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
+    examples = [Example.from_record(r) for r in source.load_records(config.data, 'train')[:20000]]
+    return corpus.tokenizer_corpus(examples,
+                                   extra_lines=corpus.extra_tokenizer_lines(config.data, examples))
 
   def load_or_train(directory):
     return tokenizer.load_or_train_tokenizer(directory, config.model.vocab_size, lines,
@@ -41,11 +42,11 @@ def load_or_train_tokenizer(config, workdir: str):
 
 
 def run(config, workdir: str) -> dict:
-  """Runs config.stages in order; returns {stage: its result}."""
+  """Runs config.stages in order (r1jax/stages); returns {stage: its result}."""
   import jax  # pylint: disable=g-import-not-at-top
   from r1jax import checkpoint, metrics, sharding  # pylint: disable=g-import-not-at-top
+  from r1jax import stages  # pylint: disable=g-import-not-at-top
   from r1jax.config import validate  # pylint: disable=g-import-not-at-top
-  from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
   from etils import epath  # pylint: disable=g-import-not-at-top
 
   sharding.init_distributed(config)
@@ -58,16 +59,8 @@ def run(config, workdir: str) -> dict:
   mesh = sharding.make_mesh(config.mesh)
   rules = sharding.rules_from_config(config)
 
-  results = {}
   with checkpoint.preemption_guard():  # SIGTERM: save the step, raise checkpoint.Preempted
-    for stage in config.stages:
-      if stage == 'pretrain':
-        results[stage] = pretrain.run(config, workdir, tokenizer, mesh, rules, stage)
-      elif stage == 'rl':
-        from r1jax.train import rl  # pylint: disable=g-import-not-at-top
-        results[stage] = rl.run(config, workdir, tokenizer, mesh, rules,
-                                init_params=getattr(results.get('pretrain'), 'params', None))
-  return results
+    return stages.run_stages(config, stages.StageContext(workdir, tokenizer, mesh, rules))
 
 
 def main(argv):

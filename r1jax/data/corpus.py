@@ -11,28 +11,36 @@ the template would never earn a reward. The mix makes it imperfect but not hopel
 documents teach it to answer without working, which a ~1M-parameter model mostly gets wrong on
 multi-step problems, and 'noformat' documents fail the format reward. GRPO then has something
 to learn: format always, and that thinking pays.
+
+Each document is in its example's language (r1jax/data/tasks/languages.py); with
+`language_switch_prob` > 0 a worked ('cot') answer switches language part-way through its
+reasoning, the language mixing DeepSeek-R1-Zero shows and the language-consistency reward
+targets.
 """
 
 import random
 from typing import Iterable, Mapping
 
-from r1jax.data.tasks import Example
+from r1jax.data.tasks import Example, general
+from r1jax.data.tasks.languages import (DIRECT_THOUGHTS, LANGUAGES, NO_FORMAT, cot_steps,
+                                        render_cot)
 from r1jax.data.templates import TEMPLATES, Template
 
 MODES = ('cot', 'direct', 'noformat')
-DIRECT_THOUGHTS = ('I know this .', 'This one is easy .', 'No work needed .')
 
 
 def completion_text(example: Example, template: Template, mode: str,
-                    rng: random.Random | None = None) -> str:
-  """The completion of `example` in `mode` (the 'direct' thought is drawn from `rng`)."""
+                    rng: random.Random | None = None, switch_at: int | None = None) -> str:
+  """The completion of `example` in `mode`, in the example's language (the 'direct' thought
+  is drawn from `rng`); a 'cot' reasoning switches language from step `switch_at` if given."""
+  language = example.language
   if mode == 'cot':
-    return template.completion(example.cot, example.answer)
+    return template.completion(render_cot(example.cot, language, switch_at), example.answer)
   if mode == 'direct':
-    thought = (rng or random.Random(0)).choice(DIRECT_THOUGHTS)
+    thought = (rng or random.Random(0)).choice(DIRECT_THOUGHTS[language])
     return template.completion(thought, example.answer)
   if mode == 'noformat':
-    return f' The answer is {example.answer} .'
+    return NO_FORMAT[language].format(answer=example.answer)
   raise ValueError(f'Unknown mode {mode!r} in data.mode_probs; known modes: {MODES}')
 
 
@@ -49,20 +57,31 @@ def _normalised(mode_probs: Mapping[str, float]) -> tuple[list[str], list[float]
 
 
 def pretrain_documents(examples: list[Example], template: Template,
-                       mode_probs: Mapping[str, float], seed: int) -> list[tuple[str, str]]:
-  """(prompt_text, completion_text) per example, each mode drawn with `mode_probs`."""
+                       mode_probs: Mapping[str, float], seed: int,
+                       language_switch_prob: float = 0.0) -> list[tuple[str, str]]:
+  """(prompt_text, completion_text) per example, each mode drawn with `mode_probs`; a 'cot'
+  completion switches language at a random step with probability `language_switch_prob`."""
+  if not 0 <= language_switch_prob <= 1:
+    raise ValueError(f'data.language_switch_prob={language_switch_prob} must be in [0, 1]')
   modes, probs = _normalised(mode_probs)
   rng = random.Random(f'pretrain:{seed}')
+  switch_rng = random.Random(f'language_switch:{seed}')  # leaves `rng`'s draws unchanged
   docs = []
   for ex in examples:
     mode = rng.choices(modes, probs)[0]
-    docs.append((template.prompt(ex.question), completion_text(ex, template, mode, rng)))
+    switch_at = None
+    if mode == 'cot' and language_switch_prob and switch_rng.random() < language_switch_prob:
+      switch_at = switch_rng.randrange(max(len(cot_steps(ex.cot)), 1))
+    docs.append((template.prompt(ex.question), completion_text(ex, template, mode, rng,
+                                                               switch_at)))
   return docs
 
 
 def tokenizer_corpus(examples: Iterable[Example],
-                     template_names: Iterable[str] = tuple(TEMPLATES)) -> list[str]:
-  """Lines to train the tokenizer on: every template's prompt and every mode's completion.
+                     template_names: Iterable[str] = tuple(TEMPLATES),
+                     extra_lines: Iterable[str] = ()) -> list[str]:
+  """Lines to train the tokenizer on: every template's prompt and every mode's completion,
+  then `extra_lines` (e.g. `language_lines()`, other tasks' texts).
 
   Prompts and completions are separate lines because they are always encoded separately;
   multi-line prompts (the chat template) are split, as SentencePiece reads lines.
@@ -74,4 +93,44 @@ def tokenizer_corpus(examples: Iterable[Example],
     for t in templates:
       texts = [t.prompt(ex.question)] + [completion_text(ex, t, m, rng) for m in MODES]
       lines.extend(line for text in texts for line in text.split('\n') if line)
+  lines.extend(extra_lines)
+  return lines
+
+
+def language_lines(examples: Iterable[Example], num: int = 200) -> list[str]:
+  """Reasoning of the first `num` examples in every language and switched, so the tokenizer
+  has pieces for all the words a multilingual corpus uses (the questions come with the
+  examples themselves)."""
+  lines = []
+  for ex in list(examples)[:num]:
+    for language in LANGUAGES:
+      lines.append(render_cot(ex.cot, language))
+      lines.append(render_cot(ex.cot, language, switch_at=0))
+      lines.extend(DIRECT_THOUGHTS[language] + (NO_FORMAT[language].format(answer=ex.answer),))
+  return lines
+
+
+def extra_tokenizer_lines(data_config, examples: list[Example]) -> list[str]:
+  """What the tokenizer needs beyond the task corpus for these data settings: the words of
+  every language when data.languages or data.language_switch_prob bring a second one in, the
+  general tasks' prompts and responses with data.general_tasks. Empty for the English-only
+  defaults, so their tokenizer is unchanged."""
+  lines = []
+  languages = {l for l, p in (getattr(data_config, 'languages', None) or {'en': 1.0}).items()
+               if p > 0}
+  if not languages <= {'en'} or getattr(data_config, 'language_switch_prob', 0.0):
+    lines += language_lines(examples)
+  if getattr(data_config, 'general_tasks', False):
+    lines += general_lines()
+  return lines
+
+
+def general_lines(num: int = 300) -> list[str]:
+  """Questions and candidate responses of `num` general prompts (r1jax/data/tasks/general.py)."""
+  rng = random.Random('general_lines')
+  lines = []
+  for prompt in general.make_general_prompts('train', num, seed=0):
+    lines.append(prompt.question)
+    lines.extend(line for r in general.candidate_responses(prompt, rng).values()
+                 for line in r.split('\n'))
   return lines

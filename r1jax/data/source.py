@@ -15,6 +15,7 @@ import os
 from typing import Any, Sequence
 
 from r1jax.data.tasks import SPLITS, Example, make_examples
+from r1jax.data.tasks.languages import assign_languages
 
 SYNTHETIC_TFDS_NAME = 'r1jax_synthetic'
 
@@ -78,8 +79,19 @@ def load_records(data_config, split: str) -> list[dict[str, Any]]:
 
   Reads data.source, data.tasks, data.difficulties, data.seed, data.num_train, data.num_heldout,
   and for TFDS data.tfds_name and data.tfds_dir. TFDS records are truncated to the first
-  data.num_train / data.num_heldout.
+  data.num_train / data.num_heldout. Questions are then phrased in the languages of
+  data.languages ({language: probability}; the record's `language` field says which).
   """
+  records = _load_english_records(data_config, split)
+  languages = getattr(data_config, 'languages', None) or {'en': 1.0}
+  if set(languages) == {'en'}:
+    return records
+  examples = assign_languages([Example.from_record(r) for r in records], languages,
+                              int(data_config.seed))
+  return [ex.to_record() for ex in examples]
+
+
+def _load_english_records(data_config, split: str) -> list[dict[str, Any]]:
   if split not in SPLITS:
     raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
   source = data_config.source

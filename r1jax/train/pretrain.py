@@ -78,7 +78,8 @@ def documents(config, tokenizer, split: str, mask_prompt: bool):
   examples = [Example.from_record(r) for r in source.load_records(config.data, split)]
   template = templates.get_template(config.data.template)
   docs = corpus.pretrain_documents(examples, template, config.data.mode_probs,
-                                   seed=config.data.seed + (split == 'heldout'))
+                                   seed=config.data.seed + (split == 'heldout'),
+                                   language_switch_prob=config.data.language_switch_prob)
   return pipeline.encode_documents(tokenizer, docs, config.data.seq_len, mask_prompt)
 
 
@@ -93,15 +94,23 @@ def held_out_loss(eval_step, params, arrays, batch_size, num_batches, mesh):
   return {'eval/loss': totals['loss'], 'eval/token_accuracy': totals['token_accuracy']}
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
+def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', init_params=None,
+        docs=None):
   """Trains config.train.steps steps (resuming from the stage's latest checkpoint) and
-  returns the final TrainState."""
+  returns the final TrainState. With `init_params` (SFT: an earlier stage's params) training
+  starts from them instead of random weights; with `docs` ({'train', 'heldout'}: lists of
+  (prompt, completion), e.g. an SFT set) it trains on them instead of the corpus."""
   train_cfg = config.train
   model_cfg = ModelConfig.from_config(config.model)
 
-  metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
-  train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
-  heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  if docs is None:
+    metrics.note(f'[{stage}] Building the corpus ({config.data.num_train} documents)...')
+    train_arrays = documents(config, tokenizer, 'train', train_cfg.mask_prompt)
+    heldout_arrays = documents(config, tokenizer, 'heldout', train_cfg.mask_prompt)
+  else:
+    train_arrays, heldout_arrays = (pipeline.encode_documents(
+        tokenizer, docs[split], config.data.seq_len, train_cfg.mask_prompt)
+                                    for split in ('train', 'heldout'))
   prefix = None
   if config.data.share_prefix:  # e.g. the R1-Zero preamble: computed once per batch
     prefix_len = min(pipeline.shared_prefix_len(train_arrays['tokens']),
@@ -116,7 +125,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain'):
   metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
   tx = make_optimizer(train_cfg)
   rng = jax.random.key(config.seed)
-  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules)
+  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules, params=init_params)
   metrics.note(f'[{stage}] {count_params(state.params) / 1e6:.2f}M parameters')
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
   if ckpt.latest_step() is not None:

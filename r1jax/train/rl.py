@@ -457,9 +457,9 @@ class GRPOTrainer:
     return losses.group_advantages(task, rl_cfg.group_size, mode=rl_cfg.advantage_mode)
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, init_params=None):
+def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl'):
   """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState."""
-  rl_cfg, stage = config.rl, 'rl'
+  rl_cfg = config.rl
   model_cfg = ModelConfig.from_config(config.model)
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
   resuming = ckpt.latest_step() is not None

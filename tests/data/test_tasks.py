@@ -110,5 +110,5 @@ def test_examples_match_the_documented_style():
   e = Example('linear_equation', 'Solve for x: 3 x + 4 = 9', '5/3',
               '3 x + 4 = 9 . 3 x = 9 - 4 = 5 . x = 5 / 3 .', 1)
   assert e.metadata() == dict(task='linear_equation', answer='5/3', difficulty=1, numbers=(),
-                              target=0)
+                              target=0, language='en')
   assert Example.from_record(e.to_record()) == e

@@ -15,6 +15,7 @@ class Example:
   """One problem with its gold answer and a worked chain-of-thought trace.
 
   `numbers`/`target` are only used by countdown (the numbers to combine, the value to reach).
+  `language` is the question's language ('en' | 'zh', r1jax/data/tasks/languages.py).
   """
   task: str
   question: str
@@ -23,16 +24,18 @@ class Example:
   difficulty: int
   numbers: tuple[int, ...] = ()
   target: int = 0
+  language: str = 'en'
 
   def metadata(self) -> dict[str, Any]:
     """What the reward functions receive next to a completion."""
     return dict(task=self.task, answer=self.answer, difficulty=self.difficulty,
-                numbers=self.numbers, target=self.target)
+                numbers=self.numbers, target=self.target, language=self.language)
 
   def to_record(self) -> dict[str, Any]:
     """A flat dict of plain Python values (the TFDS features)."""
     return dict(task=self.task, question=self.question, answer=self.answer, cot=self.cot,
-                difficulty=self.difficulty, numbers=list(self.numbers), target=self.target)
+                difficulty=self.difficulty, numbers=list(self.numbers), target=self.target,
+                language=self.language)
 
   @classmethod
   def from_record(cls, record: dict[str, Any]) -> 'Example':
@@ -43,7 +46,8 @@ class Example:
                answer=text(record['answer']), cot=text(record['cot']),
                difficulty=int(record['difficulty']),
                numbers=tuple(int(n) for n in record.get('numbers', ())),
-               target=int(record.get('target', 0)))
+               target=int(record.get('target', 0)),
+               language=text(record.get('language', 'en')))
 
 
 def split_of(task: str, question: str) -> str:

@@ -69,4 +69,6 @@ class R1jaxSynthetic(tfds.core.GeneratorBasedBuilder):
     cfg = self.builder_config
     examples = make_examples(cfg.tasks, split, num, cfg.seed, cfg.difficulties)
     for i, ex in enumerate(examples):
-      yield i, ex.to_record()
+      record = ex.to_record()
+      del record['language']  # English here; data.languages applies on loading (source.py)
+      yield i, record

@@ -1,0 +1,126 @@
+"""Stage kinds, stage names and per-stage configs: what `config.stages` means.
+
+A recipe lists stage NAMES (`config.stages = ('pretrain', 'cold_start', 'reasoning_rl')`).
+Each name has a KIND, a function that trains (`pretrain`, `sft`, `rl`, `reward_model`):
+
+  config.stage_kinds      {name: kind}; a name that is a kind (or in DEFAULT_KINDS, e.g.
+                          cold_start -> sft, reasoning_rl -> rl) needs no entry
+  config.stage_from       {name: earlier stage}; whose final params the stage starts from.
+                          Default: the stage before it (R1's `sft` sets 'pretrain': it
+                          fine-tunes the base model, not the RL checkpoint)
+  config.stage_overrides  {name: {section: {field: value}}}; config fields changed for that
+                          stage only, e.g. {'cold_start': {'train': {'steps': 200,
+                          'mask_prompt': True}}}; on the command line:
+                          --config.stage_overrides.cold_start.train.steps=300
+
+Each stage writes checkpoints/<name>/, metrics rows with stage=<name>, and <name>_curves.png.
+"""
+import dataclasses
+from typing import Callable
+
+import ml_collections
+
+# Stage names that are not kinds themselves, and their kinds (R1 and k1.5 names).
+DEFAULT_KINDS = {'cold_start': 'sft', 'reasoning_rl': 'rl', 'rl_all': 'rl', 'distill': 'sft'}
+# Config fields replaced as a whole by an override (free-form mappings), not merged.
+REPLACED_FIELDS = ('data.mode_probs', 'data.languages', 'mesh.rules', 'rl.rewards', 'rl.reward_options')
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+  """A stage kind.
+
+  run(ctx, config, name, init_params) -> result; `config` has the stage's overrides applied,
+    `init_params` are the start params (None: a resumed stage, or the kind's own default).
+  total_steps(config) -> the step count at which the stage is finished.
+  params_path: where the policy params sit in the stage's checkpoint tree.
+  from_earlier: whether the stage starts from an earlier stage's params (pretrain does not).
+  """
+  name: str
+  run: Callable
+  total_steps: Callable
+  params_path: tuple
+  description: str
+  from_earlier: bool = True
+
+
+KINDS: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> Kind:
+  KINDS[kind.name] = kind
+  return kind
+
+
+def kind_name(config, name: str) -> str | None:
+  """The kind of stage `name` (None if it has none)."""
+  kinds = config.get('stage_kinds') or {}
+  if name in kinds:
+    return kinds[name]
+  return name if name in KINDS else DEFAULT_KINDS.get(name)
+
+
+def get_kind(config, name: str) -> Kind:
+  kind = kind_name(config, name)
+  if kind not in KINDS:
+    raise ValueError(f'stage {name!r} has kind {kind!r}; known kinds: {sorted(KINDS)} '
+                     '(set config.stage_kinds)')
+  return KINDS[kind]
+
+
+def source_stage(config, name: str) -> str | None:
+  """The stage whose final params stage `name` starts from (None: the first stage)."""
+  chosen = (config.get('stage_from') or {}).get(name)
+  if chosen:
+    return chosen
+  index = list(config.stages).index(name)
+  return config.stages[index - 1] if index else None
+
+
+def _merge(target: ml_collections.ConfigDict, overrides, prefix: str = '') -> None:
+  for key, value in overrides.items():
+    path = f'{prefix}{key}'
+    if key not in target:
+      raise ValueError(f'unknown config field {path}')
+    if isinstance(target[key], ml_collections.ConfigDict) and path not in REPLACED_FIELDS:
+      if not hasattr(value, 'items'):
+        raise ValueError(f'{path} is a section; override its fields, e.g. {{"{key}": {{...}}}}')
+      _merge(target[key], value, f'{path}.')
+    else:
+      target[key] = value
+
+
+def stage_config(config, name: str) -> ml_collections.ConfigDict:
+  """`config` with the overrides of stage `name` applied (a copy; `config` is unchanged)."""
+  merged = ml_collections.ConfigDict(config.to_dict())
+  overrides = (config.get('stage_overrides') or {}).get(name)
+  if overrides:
+    try:
+      _merge(merged, overrides)
+    except (ValueError, TypeError) as e:
+      raise ValueError(f'stage_overrides.{name}: {e}') from None
+  return merged
+
+
+def check_stages(config) -> list[str]:
+  """Problems with the stage list, kinds, sources and overrides (one line each)."""
+  problems = []
+  stages = list(config.stages)
+  unknown = [s for s in stages if kind_name(config, s) not in KINDS]
+  if unknown:
+    problems.append(f'stages={tuple(stages)}: unknown stage(s) {unknown}; use stage kinds '
+                    f'{tuple(sorted(KINDS))}, names {tuple(sorted(DEFAULT_KINDS))}, or name '
+                    'their kind in config.stage_kinds')
+  if len(set(stages)) != len(stages):
+    problems.append(f'stages={tuple(stages)} repeats a name; each stage needs its own name '
+                    '(its checkpoints/<name> directory)')
+  for field in ('stage_kinds', 'stage_from', 'stage_overrides'):
+    extra = sorted(set(config.get(field) or {}) - set(stages))
+    if extra:
+      problems.append(f'{field} names {extra}, which are not in stages={tuple(stages)}')
+  for name, source in (config.get('stage_from') or {}).items():
+    if name in stages and source and (source not in stages
+                                      or stages.index(source) >= stages.index(name)):
+      problems.append(f'stage_from.{name}={source!r} is not an earlier stage of '
+                      f'stages={tuple(stages)}')
+  return problems
