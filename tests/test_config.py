@@ -109,25 +109,6 @@ def test_command_line_stops_before_any_work(tmp_path):
 
 def test_command_line_rejects_unknown_override(tmp_path):
   result = _main(tmp_path, '--config.train.stepz=3')
-  assert result.returncode != 0 and 'stepz' in result.stderr
-
-
-@pytest.mark.parametrize('fields, message', [
-    (dict(loss='kimi_k15', kl_beta=0.01), r"rl.kl_beta=0.01 with rl.loss='kimi_k15'"),
-    (dict(loss='kimi_k15', kimi_tau=0.0), r'rl.kimi_tau=0.0 must be > 0'),
-    (dict(loss='kimi_k15', kimi_baseline='max'), r"rl.kimi_baseline='max'"),
-    (dict(loss='kimi_k15', kimi_baseline='partition', group_size=1), r'group_size >= 2'),
-    (dict(sampling='prioritized', rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
-    (dict(dynamic_sampling=True, rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
-])
-def test_k15_rl_rules(fields, message):
-  def mutate(c):
-    c.stages = ('pretrain', 'rl')
-    for name, value in fields.items():
-      c.rl[name] = value
-  _check(mutate, message)
-
-
   assert result.returncode != 0
   assert ('config error: unknown config field train.stepz: did you mean train.steps? (new knobs '
           'get a default in configs/common.py)') in result.stderr
@@ -174,3 +155,19 @@ def test_zero_periods_are_valid_negative_are_not():
   config.rl.log_every = -1
   with pytest.raises(ConfigError, match=r'rl.log_every=-1 must be >= 0 \(0 = off\)'):
     validate(config, 1)
+
+
+@pytest.mark.parametrize('fields, message', [
+    (dict(loss='kimi_k15', kl_beta=0.01), r"rl.kl_beta=0.01 with rl.loss='kimi_k15'"),
+    (dict(loss='kimi_k15', kimi_tau=0.0), r'rl.kimi_tau=0.0 must be > 0'),
+    (dict(loss='kimi_k15', kimi_baseline='max'), r"rl.kimi_baseline='max'"),
+    (dict(loss='kimi_k15', kimi_baseline='partition', group_size=1), r'group_size >= 2'),
+    (dict(sampling='prioritized', rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
+    (dict(dynamic_sampling=True, rewards={'format': 1.0}), r"rl.success_reward='accuracy'"),
+])
+def test_k15_rl_rules(fields, message):
+  def mutate(c):
+    c.stages = ('pretrain', 'rl')
+    for name, value in fields.items():
+      c.rl[name] = value
+  _check(mutate, message)
