@@ -8,7 +8,11 @@ fractions, commas, percentages); the rest (radicals, pi, polynomials, tuples, in
 sets, +-) go to the sympy workers. Every pair is distinct, so nothing is deduplicated
 away; half the predictions are wrong. `plain_ms`: the same number of completions whose
 answers are all plain numbers (integers, decimals, 1,000-style, a/b, \\frac{a}{b}), which
-must never reach the pool (median of 7 runs).
+must never reach the pool (median of 7 runs). CPU times, steadier than wall time on a
+shared machine (median of 5): `calling_cpu_ms` - extraction, normalisation and the fast
+path of the mixed batch in the calling process (pool calls stubbed out, caches cleared);
+`worker_cpu_ms` - the slow-path pairs of that batch checked one after another in this
+process (what the workers spend); `plain_cpu_ms` - the plain-number batch.
 """
 
 import argparse
@@ -19,6 +23,7 @@ import time
 import numpy as np
 
 from r1jax.rewards import RewardBatch, VerifierPool, get_reward
+from r1jax.rewards import math as math_module
 
 
 def _pair(rng: random.Random, i: int) -> tuple[str, str]:
@@ -57,6 +62,44 @@ class _NoPool:
     raise AssertionError(f'plain numbers reached the slow path: {pairs[:3]}')
 
 
+class _Collect:
+  def __init__(self):
+    self.pairs = []
+
+  def check(self, pairs):
+    self.pairs += pairs
+    return [False] * len(pairs)
+
+
+def _cpu_ms(fn, reps=5) -> float:
+  times = []
+  for _ in range(reps):
+    cache = getattr(math_module, '_readings', None)
+    if hasattr(cache, 'cache_clear'):
+      cache.cache_clear()
+    start = time.process_time()
+    fn()
+    times.append(time.process_time() - start)
+  return round(float(np.median(times)) * 1000, 1)
+
+
+def _cpu_times(batch: RewardBatch, plain: RewardBatch) -> dict:
+  from r1jax.rewards import symbolic
+  golds = [m['answer'] for m in batch.metadata]
+  collect = _Collect()
+  verify = lambda b, g, pool: math_module.verify_batch(
+      [math_module.extract_answer(c) for c in b.completions], g, pool=pool)
+  verify(batch, golds, collect)
+  plain_golds = [m['answer'] for m in plain.metadata]
+  return {
+      'calling_cpu_ms': _cpu_ms(lambda: verify(batch, golds, _Collect())),
+      'worker_cpu_ms': _cpu_ms(lambda: [symbolic.equivalent_normalized(p, g)
+                                        for p, g in collect.pairs]),
+      'slow_pairs': len(collect.pairs),
+      'plain_cpu_ms': _cpu_ms(lambda: verify(plain, plain_golds, _NoPool())),
+  }
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--n', type=int, default=1024)
@@ -89,12 +132,13 @@ def main():
     plain_values = reward(plain, pool=_NoPool())
     plain_walls.append(time.perf_counter() - start)
   assert plain_values.mean() == 0.5
+  cpu = _cpu_times(batch, plain)
   print(json.dumps({
       'completions': args.n, 'workers': args.workers,
       'wall_s': round(wall, 3), 'completions_per_s': round(args.n / wall, 1),
       'wall_s_runs': [round(w, 3) for w in walls], 'pool_startup_s': round(startup_s, 3),
       'accuracy': float(values.mean()), 'timeouts': pool.num_timeouts,
-      'plain_ms': round(float(np.median(plain_walls)) * 1000, 1),
+      'plain_ms': round(float(np.median(plain_walls)) * 1000, 1), **cpu,
   }))
 
 

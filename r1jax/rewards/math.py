@@ -277,6 +277,8 @@ _UNICODE = {'\u2212': '-', '\u2013': '-', '\u2014': '-', '\u00d7': '\\times ',
 _ALIAS = {'\\lbrace': '\\{', '\\rbrace': '\\}', '\\vert': '|', '\\lvert': '|', '\\rvert': '|',
           '\\mid': '|', '\\infin': '\\infty', '\\dots': '...', '\\ldots': '...', '\\cdots': '...'}
 _ALIASES = re.compile(r'\\(?:lbrace|rbrace|l?r?vert|mid|infin|l?c?dots)(?![a-zA-Z])')
+_ALL_REALS = re.compile(r'^\s*all real numbers\s*$', re.I)
+_MATHBB_R = re.compile(r'\\mathbb\s*\{?R\}?')
 _REPEATING = re.compile(r'(?<![\d.])(\d*)\.(\d*)\\overline\s*\{(\d{1,12})\}')
 
 
@@ -319,6 +321,8 @@ _CONNECTIVE = re.compile(r'\s+(?:and|or)\s+|\s*,\s*(?:and|or)\s+')
 
 def _split_top(s: str, sep: str) -> list[str]:
   """`s` split at `sep` outside (), [], {} (so intervals like (1, 5] stay whole)."""
+  if sep not in s:
+    return [s]
   parts, depth, last, i = [], 0, 0, 0
   while i < len(s):
     c = s[i]
@@ -334,6 +338,29 @@ def _split_top(s: str, sep: str) -> list[str]:
     i += 1
   parts.append(s[last:])
   return parts
+
+
+def _latex_clean(s: str) -> str:
+  """The LaTeX part of `_clean`: separators, matrices, text commands, spacing, delimiters."""
+  if not _MATRIX_BEGIN.search(s):   # a mis-escaped command: \\le -> \le
+    s = re.sub(r'\\\\(?=[a-zA-Z])', r'\\', s)
+  s = re.sub(r',\s*\\!\s*', ',', s)               # 4,\! 096,\! 000
+  s = re.sub(r'(?<=\d)\\,(?=\d{3}(?!\d))', '', s)   # 1\,000\,000
+  s = re.sub(r'\{\s*,\s*\}', ',', s)              # 1{,}000
+  if _MATRIX_BEGIN.search(s):
+    s = _MATRIX_END.sub(r' \\matend ', _MATRIX_BEGIN.sub(r' \\matbegin ', s))
+    s = s.replace('\\\\', ' \\row ')
+  else:
+    s = s.replace('\\\\', ' ')
+  for _ in range(3):
+    s = _TEXT_CMD.sub(r' \1 ', s)
+  s = _PERCENT.sub(' ', s)
+  s = _DROP.sub('', s)
+  s = _SPACE.sub(' ', s)
+  s = re.sub(r'\\[dtc]frac', r'\\frac', s)
+  s = _REPEATING.sub(_repeating_fraction, s)
+  s = re.sub(r'\\\{\s*\\\}', r'\\emptyset', s)
+  return _MATHBB_R.sub(r'(-\\infty, \\infty)', s)
 
 
 def _clean(answer) -> tuple[str, bool] | None:
@@ -354,26 +381,13 @@ def _clean(answer) -> tuple[str, bool] | None:
     if not group:
       return None
     s = group[-1]
-  if not _MATRIX_BEGIN.search(s):   # a mis-escaped command: \\le -> \le
-    s = re.sub(r'\\\\(?=[a-zA-Z])', r'\\', s)
-  s = re.sub(r',\s*\\!\s*', ',', s)               # 4,\! 096,\! 000
-  s = re.sub(r'(?<=\d)\\,(?=\d{3}(?!\d))', '', s)   # 1\,000\,000
-  s = re.sub(r'\{\s*,\s*\}', ',', s)              # 1{,}000
-  if _MATRIX_BEGIN.search(s):
-    s = _MATRIX_END.sub(r' \\matend ', _MATRIX_BEGIN.sub(r' \\matbegin ', s))
-    s = s.replace('\\\\', ' \\row ')
-  else:
-    s = s.replace('\\\\', ' ')
-  for _ in range(3):
-    s = _TEXT_CMD.sub(r' \1 ', s)
   percent = bool(_PERCENT.search(s))
-  s = _PERCENT.sub(' ', s)
-  s = _DROP.sub('', s)
-  s = _SPACE.sub(' ', s)
-  s = re.sub(r'\\[dtc]frac', r'\\frac', s)
-  s = re.sub(r'\\mathbb\s*\{?R\}?|^\s*all real numbers\s*$', r'(-\\infty, \\infty)', s, flags=re.I)
-  s = _REPEATING.sub(_repeating_fraction, s)
-  s = re.sub(r'\\\{\s*\\\}', r'\\emptyset', s)
+  if '\\' in s or '$' in s or '{' in s:
+    s = _latex_clean(s)
+  elif percent:
+    s = _PERCENT.sub(' ', s)
+  if 'all real' in s.lower():
+    s = _ALL_REALS.sub(r'(-\\infty, \\infty)', s)
   s = re.sub(r'\s*\^\s*', '^', ' '.join(s.split()))
   s = _LEAD.sub('', s).strip()
   if not re.search(r'(?:\.\.\.|\\[lc]?dots)$', s):
@@ -446,6 +460,8 @@ def _strip_labels(s: str) -> str:
   """'y = 2 \\cdot 3 = 6' -> '6' (a chain: the last value); 'x = 3' -> '3'; 'PQ=6, RS=2'
   -> '6, 2'; 'x \\in (1, 5]' -> '(1, 5]'. An equation whose left side is not a name
   (`3x-6y+9=0`) is kept."""
+  if '=' not in s and '\\in' not in s and '\\approx' not in s and '\\equiv' not in s:
+    return s
   s = s.replace('\\approx', '=').replace('\\equiv', '=')
   items = []
   for item in _split_top(s, ','):
