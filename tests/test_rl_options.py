@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_config
+from test_rl import _rl_config
 from r1jax import checkpoint, losses, main, sharding
 from r1jax.train import rl, state as train_state_lib
 
@@ -35,15 +36,8 @@ class IndexedPrompts:
 
 
 def _config(**rl_fields):
-  config = make_tiny_config()
-  config.stages = ('rl',)
-  config.rl.update(steps=4, prompts_per_step=8, group_size=4, prompt_len=8, max_new_tokens=6,
-                   learning_rate=1e-2, warmup_steps=0, stop_on_eos=False, kl_beta=0.0,
-                   verifier_workers=1, eval_every=1000, log_every=1,
-                   success_reward='even_tokens')
-  config.rl.rewards = {'even_tokens': 1.0}
-  config.rl.update(**rl_fields)
-  return config
+  return _rl_config(**{**dict(steps=4, learning_rate=1e-2, success_reward='even_tokens'),
+                       **rl_fields})
 
 
 @pytest.fixture(scope='module')
@@ -151,6 +145,10 @@ def test_drgrpo_advantages_and_token_mean_aggregation(tokenizer, base_params):
   # on-policy the loss is minus the token-mean advantage (seq_mean would weigh rows equally)
   want = -(centred[:, None] * mask).sum() / mask.sum()
   np.testing.assert_allclose(row['pg_loss'], want, rtol=1e-4, atol=1e-6)
+  # mu = 1, no top-k/top-p: the sampler's own log-probs are the old policy's (KV-cache decode
+  # against a full forward: equal up to float32 rounding)
+  assert not trainer.recompute_old
+  assert 1 - 1e-4 <= row['first_ratio_min'] <= row['first_ratio_max'] <= 1 + 1e-4
 
 
 def test_mask_truncated_removes_cut_off_completions_from_the_loss(tokenizer, base_params):

@@ -60,7 +60,7 @@ def make_optimizer(train_cfg, total_steps: int | None = None,
 
 
 def learning_rate(train_cfg, step, total_steps: int | None = None):
-  """The rate the optimizer applies in (0-based) step `step` (for logging)."""
+  """The schedule's value at update count `step` (for logging; one update per step)."""
   return lr_schedule(train_cfg, total_steps)(step)
 
 
