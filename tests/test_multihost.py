@@ -38,6 +38,7 @@ def _restore_on_one_device(workdir, stage, step):
 
 @pytest.mark.slow
 def test_two_processes_equal_one_process(tmp_path):
+  """Starts the three worker processes, then check_runs."""
   env = dict(os.environ)
   env.pop('XLA_FLAGS', None)
   port = _free_port()
@@ -50,6 +51,12 @@ def test_two_processes_equal_one_process(tmp_path):
   for name, proc in procs.items():
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, f'{name}:\n{out[-4000:]}'
+  check_runs(tmp_path)
+
+
+def check_runs(tmp_path):
+  """The assertions, on a directory holding one.json, p0.json, p1.json and the workdirs
+  one/ and two/ (also usable on runs started by hand, see README)."""
   one, p0, p1 = (json.loads((tmp_path / f'{n}.json').read_text()) for n in ('one', 'p0', 'p1'))
   assert (p0['process_count'], p0['devices'], p0['local_devices']) == (2, 4, 2)
   assert (p1['process_index'], one['process_count'], one['devices']) == (1, 1, 4)

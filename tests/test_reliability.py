@@ -67,12 +67,12 @@ def _start(workdir, base, cache):
                           stderr=subprocess.STDOUT, text=True)
 
 
-def _finish(proc, timeout=300):
+def _finish(proc, timeout=900):
   out, _ = proc.communicate(timeout=timeout)
   return proc.returncode, out
 
 
-def _wait_for_step(proc, workdir, step, skip_rows=0, timeout=300):
+def _wait_for_step(proc, workdir, step, skip_rows=0, timeout=900):
   """Blocks until the run logged RL `step` (among rows after the first `skip_rows`)."""
   deadline = time.monotonic() + timeout
   while time.monotonic() < deadline:
