@@ -1,15 +1,11 @@
 """The stage registry: names -> kinds, per-stage overrides, which params a stage starts from,
-finished stages skipped, a killed stage resumed, and validation naming the field."""
-import jax
-import numpy as np
+and validation naming the field. (A pipeline run end to end, killed and resumed, with the
+params handed from stage to stage: tests/test_stages_r1.py.)"""
 import pytest
 
-from conftest import make_tiny_config
 from configs import common
-from r1jax import main, metrics, sharding, stages
+from r1jax import stages
 from r1jax.config import ConfigError, validate
-from r1jax.data import pipeline
-from r1jax.stages import registry
 
 
 def _r1_like():
@@ -66,67 +62,3 @@ def test_validation_names_the_field(mutate, message):
   mutate(config)
   with pytest.raises(ConfigError, match=message):
     validate(config, 8)
-
-
-def _pipeline_config():
-  config = make_tiny_config(steps=4)
-  config.stages = ('pretrain', 'cold_start', 'sft')
-  config.stage_from = {'sft': 'pretrain'}
-  config.stage_overrides = {
-      'cold_start': {'train': {'steps': 4, 'mask_prompt': True, 'learning_rate': 1e-2},
-                     'data': {'mode_probs': {'cot': 1.0}}},
-      'sft': {'train': {'steps': 2, 'mask_prompt': True}}}
-  config.eval.update(num_prompts=8, num_samples=1, max_new_tokens=4)
-  return config
-
-
-@pytest.mark.slow
-def test_pipeline_hands_params_skips_finished_and_resumes(tmp_path, monkeypatch):
-  config = _pipeline_config()
-  starts = {}
-  sft_kind = stages.KINDS['sft']
-
-  def recording_run(ctx, cfg, name, init_params):
-    starts[name] = None if init_params is None else jax.tree.map(np.asarray, init_params)
-    return sft_kind.run(ctx, cfg, name, init_params)
-  monkeypatch.setitem(registry.KINDS, 'sft',
-                      registry.Kind('sft', recording_run, sft_kind.total_steps,
-                                    sft_kind.params_path, sft_kind.description))
-
-  # A kill in the middle of cold_start (its batch 3): its checkpoint keeps step 3.
-  original = pipeline.BatchIterator.batch
-  state = {'killed': False}
-
-  def batch(self, step):
-    if step == 3 and self.batch_size == 8 and 'cold_start' in starts and not state['killed']:
-      state['killed'] = True
-      raise KeyboardInterrupt
-    return original(self, step)
-  monkeypatch.setattr(pipeline.BatchIterator, 'batch', batch)
-  with pytest.raises(KeyboardInterrupt):
-    main.run(config, str(tmp_path))
-  assert stages.latest_step(str(tmp_path), 'pretrain') == 4
-  assert stages.latest_step(str(tmp_path), 'cold_start') == 3
-
-  starts.clear()
-  results = main.run(config, str(tmp_path))
-  assert results['pretrain'] == stages.Finished('pretrain', 4)
-  assert starts['cold_start'] is None              # resumed from its own checkpoint
-  assert int(results['cold_start'].step) == 4 and int(results['sft'].step) == 2
-  load = lambda name: jax.tree.map(np.asarray, stages.load_stage_params(
-      config, str(tmp_path), name, sharding.make_mesh(config.mesh), sharding.DEFAULT_RULES))
-  base, cold = load('pretrain'), load('cold_start')
-  # sft starts from the base model (stage_from), not from cold_start
-  for got, want in zip(jax.tree.leaves(starts['sft']), jax.tree.leaves(base)):
-    np.testing.assert_array_equal(got, want)
-  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(base),
-                                                      jax.tree.leaves(cold)))
-  rows = metrics.read_metrics(str(tmp_path))
-  assert {r['stage'] for r in rows} == {'pretrain', 'cold_start', 'sft'}
-  assert [r['step'] for r in rows if r['stage'] == 'cold_start' and 'loss' in r] == [1, 2, 3, 4]
-  assert (tmp_path / 'cold_start_curves.png').exists() and (tmp_path / 'sft_curves.png').exists()
-
-  # Everything finished: a third run trains nothing and writes no metrics.
-  again = main.run(config, str(tmp_path))
-  assert all(isinstance(r, stages.Finished) for r in again.values())
-  assert len(metrics.read_metrics(str(tmp_path))) == len(rows)

@@ -1,0 +1,91 @@
+"""configs/r1.py:quick end to end from an empty workdir, killed in the middle of a stage and
+resumed: every stage finishes once, hands its params on, and writes what the report needs."""
+import dataclasses
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from configs import r1
+from r1jax import main, metrics, sharding, stages
+from r1jax.stages import registry
+from r1jax.data import cold_start, pipeline
+
+
+def _config():
+  config = r1.get_config('quick')
+  config.train.update(steps=8, log_every=4)
+  config.data.update(num_train=400, num_heldout=16)
+  config.eval.update(num_prompts=8, num_samples=1, batch_size=8, max_new_tokens=48)
+  config.rl.update(eval_every=2)
+  config.reward_model.update(num_pairs=64, num_heldout_pairs=16)
+  config.checkpoint.update(every=2)
+  config.stage_overrides.cold_start.train.update(steps=6, cold_start_examples=64)
+  config.stage_overrides.reasoning_rl.rl.steps = 2
+  config.stage_overrides.reward_model.reward_model.steps = 6
+  return config
+
+
+@pytest.mark.slow
+def test_r1_quick_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch):
+  config = _config()
+  original = pipeline.BatchIterator.batch
+  built = {'cold_start': False, 'killed': False}
+  build = cold_start.build_cold_start
+
+  def build_and_note(*args, **kwargs):
+    built['cold_start'] = True
+    return build(*args, **kwargs)
+
+  def batch(self, step):   # the kill: cold_start's 4th batch, once
+    if built['cold_start'] and step == 3 and not built['killed']:
+      built['killed'] = True
+      raise KeyboardInterrupt
+    return original(self, step)
+  monkeypatch.setattr(cold_start, 'build_cold_start', build_and_note)
+  starts = {}
+  kind = stages.KINDS['reward_model']
+
+  def recording_run(ctx, cfg, name, init_params):
+    starts[name] = jax.tree.map(np.asarray, init_params)
+    return kind.run(ctx, cfg, name, init_params)
+  monkeypatch.setitem(registry.KINDS, 'reward_model', dataclasses.replace(kind, run=recording_run))
+  monkeypatch.setattr(pipeline.BatchIterator, 'batch', batch)
+
+  with pytest.raises(KeyboardInterrupt):
+    main.run(config, str(tmp_path))
+  assert stages.latest_step(str(tmp_path), 'cold_start') == 3
+  assert stages.latest_step(str(tmp_path), 'reasoning_rl') is None
+
+  results = main.run(config, str(tmp_path))
+  assert isinstance(results['pretrain'], stages.Finished)
+  assert int(results['cold_start'].step) == 6
+  assert results['reasoning_rl'].train.step == 2 and int(results['reward_model'].step) == 6
+  # reward_model starts from cold_start (stage_from), not from the stage before it
+  load = lambda name: jax.tree.map(np.asarray, stages.load_stage_params(
+      config, str(tmp_path), name, sharding.make_mesh(config.mesh), sharding.DEFAULT_RULES))
+  cold, rl = load('cold_start'), load('reasoning_rl')
+  for got, want in zip(jax.tree.leaves(starts['reward_model']), jax.tree.leaves(cold)):
+    np.testing.assert_array_equal(got, want)
+  assert any(not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(cold),
+                                                      jax.tree.leaves(rl)))
+
+  rows = metrics.read_metrics(str(tmp_path))
+  by_stage = {s: [r for r in rows if r['stage'] == s] for s in config.stages}
+  assert [r['step'] for r in by_stage['cold_start'] if 'loss' in r] == [4, 6]  # log_every 4
+  final = {s: next(r for r in reversed(by_stage[s]) if any(k.startswith('eval/') for k in r))
+           for s in config.stages}
+  for s in ('pretrain', 'cold_start', 'reasoning_rl'):
+    assert {'eval/accuracy/lang_en', 'eval/accuracy/lang_zh', 'eval/mixed_language/en',
+            'eval/mixed_language/zh'} <= set(final[s]), s
+  assert 'reward/language_consistency' in by_stage['reasoning_rl'][-1]
+  assert 0.0 <= final['reward_model']['eval/pair_accuracy'] <= 1.0
+  counts = json.loads(next((tmp_path / 'datasets' / 'cold_start_counts').glob('*.json'))
+                      .read_text())
+  assert counts['kept'] > 0 and counts['generated'] == 64
+  assert list((tmp_path / 'datasets' / 'r1jax_cold_start').glob('*/1.0.0/*.array_record*'))
+
+  again = main.run(config, str(tmp_path))   # all finished: nothing runs
+  assert all(isinstance(r, stages.Finished) for r in again.values())
+  assert len(metrics.read_metrics(str(tmp_path))) == len(rows)
