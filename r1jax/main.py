@@ -18,18 +18,68 @@ _QUIET = flags.DEFINE_bool('quiet_libraries', True, 'Hide INFO logs of Orbax/JAX
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+# Settings that decide the tokenizer (its training corpus and size, or the imported model).
+TOKENIZER_FIELDS = ('model.vocab_size', 'model.hf_path', 'data.source', 'data.tfds_name',
+                    'data.tasks', 'data.difficulties', 'data.seed', 'data.num_train',
+                    'data.number_pieces')
+
+
+def _get(config, path):
+  value = config
+  for part in path.split('.'):
+    value = value.get(part) if hasattr(value, 'get') else None
+  return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def check_same_tokenizer_settings(config, base_workdir: str) -> None:
+  """Refuses to pair a base checkpoint with a tokenizer made from other settings."""
+  import json  # pylint: disable=g-import-not-at-top
+  path = os.path.join(base_workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    base = json.load(f)
+  differ = [f'{field}={_get(config, field)!r} (base: {_get(base, field)!r})'
+            for field in TOKENIZER_FIELDS if _get(config, field) != _get(base, field)]
+  if differ:
+    from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f'the base workdir {base_workdir} was trained with other tokenizer/data '
+                      f'settings: {"; ".join(differ)}. Use the base run\'s settings (its '
+                      'config.json), or pretrain a new base model')
+
+
 def load_or_train_tokenizer(config, workdir: str):
-  """The workdir's tokenizer if there is one (resume), else one trained on the corpus."""
+  """The workdir's tokenizer if there is one (resume); else the imported model's
+  (model.hf_path), the base workdir's (rl.init_from), or one trained on the corpus. The chosen
+  one is copied into the workdir, so every later stage and resume uses the same."""
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import corpus, source, tokenizer  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import Example  # pylint: disable=g-import-not-at-top
+
+  directory = os.path.join(workdir, 'tokenizer')
+  base = config.rl.init_from if 'pretrain' not in config.stages else ''
+  if base:
+    check_same_tokenizer_settings(config, base)
+  if not os.path.exists(directory):
+    if config.model.hf_path:
+      tokenizer.HFTokenizer(os.path.expanduser(config.model.hf_path)).save(directory)
+    elif base:
+      if not os.path.isdir(os.path.join(base, 'tokenizer')):
+        raise ValueError(f'rl.init_from={base!r} has no tokenizer/ directory; point it at the '
+                         'workdir of the base run')
+      tokenizer.load_tokenizer(os.path.join(base, 'tokenizer')).save(directory)
+  if os.path.exists(os.path.join(directory, 'tokenizer.json')):
+    tok = tokenizer.HFTokenizer(directory)
+    if tok.vocab_size > config.model.vocab_size:
+      raise ValueError(f'{directory} has {tok.vocab_size} tokens but model.vocab_size='
+                       f'{config.model.vocab_size}; use the tokenizer of model.hf_path')
+    return tok
 
   def lines():
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
     records = source.load_records(config.data, 'train')[:20000]
     return corpus.tokenizer_corpus(Example.from_record(r) for r in records)
-  return tokenizer.load_or_train_tokenizer(os.path.join(workdir, 'tokenizer'),
-                                           config.model.vocab_size, lines,
+  return tokenizer.load_or_train_tokenizer(directory, config.model.vocab_size, lines,
                                            config.data.number_pieces)
 
 
@@ -40,7 +90,9 @@ def run(config, workdir: str) -> dict:
   from r1jax.config import validate  # pylint: disable=g-import-not-at-top
   from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
 
+  from r1jax.models import hf  # pylint: disable=g-import-not-at-top
   sharding.init_distributed(config)
+  hf.apply_to_config(config)  # an imported model decides the architecture fields
   validate(config, jax.device_count())
   workdir = os.path.abspath(workdir)
   os.makedirs(workdir, exist_ok=True)
