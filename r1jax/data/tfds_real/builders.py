@@ -22,7 +22,7 @@ PARSERS = {'r1jax_gsm8k': parse_gsm8k, 'r1jax_math': parse_math, 'r1jax_aime': p
 EXTENSIONS = ('.jsonl', '.json', '.parquet')
 
 
-class _LocalFiles(tfds.core.GeneratorBasedBuilder):
+class _LocalFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   """Shared body: splits from the files of manual_dir, records through `parse`."""
 
   VERSION = tfds.core.Version('1.0.0')
@@ -47,10 +47,10 @@ class _LocalFiles(tfds.core.GeneratorBasedBuilder):
     if not files:
       raise FileNotFoundError(f'no {"/".join(EXTENSIONS)} files in {dl_manager.manual_dir} '
                               '(data.manual_dir); name them <split>.jsonl')
-    return {os.path.basename(f).rsplit('.', 1)[0].replace('-', '_'): self._generate(f)
+    return {os.path.basename(f).rsplit('.', 1)[0].replace('-', '_'): self._generate_examples(f)
             for f in files}
 
-  def _generate(self, path):
+  def _generate_examples(self, path):
     good, bad = read_file(path, self.parse)
     if bad:
       report = os.path.join(self.data_dir, 'bad_records.txt')
