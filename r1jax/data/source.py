@@ -49,7 +49,7 @@ def build_tfds(data_dir: str, tasks: Sequence[str] | None = None,
   """
   from r1jax.data.tfds_synthetic import R1jaxSynthetic, config_for  # imports TFDS lazily
   d = data_config if data_config is not None else default_data_config()
-  pick = lambda value, field: d[field] if value is None else value
+  pick = lambda value, field: getattr(d, field) if value is None else value
   config = config_for(tuple(pick(tasks, 'tasks')), tuple(pick(difficulties, 'difficulties')),
                       int(pick(seed, 'seed')), int(pick(num_train, 'num_train')),
                       int(pick(num_heldout, 'num_heldout')))
@@ -98,7 +98,7 @@ def load_records(data_config, split: str) -> list[dict[str, Any]]:
     raise ValueError("data.source='tfds' needs data.tfds_dir (a directory for TFDS datasets)")
   data_dir = os.path.abspath(os.path.expanduser(data_config.tfds_dir))
   name = data_config.tfds_name
-  if data_config.get('tfds_module'):  # a user's builder: importing it registers it
+  if getattr(data_config, 'tfds_module', ''):  # a user's builder: importing it registers it
     importlib.import_module(data_config.tfds_module)
   if name == SYNTHETIC_TFDS_NAME:
     name = build_tfds(data_dir, data_config=data_config)
@@ -106,6 +106,6 @@ def load_records(data_config, split: str) -> list[dict[str, Any]]:
     import r1jax.data.tfds_synthetic  # noqa: F401  (registers the builder)
   elif name.split('/')[0] in REAL_TFDS_NAMES:
     import r1jax.data.tfds_real  # noqa: F401  (registers the builders)
-  split_name = data_config.get(f'{split}_split', split)
+  split_name = getattr(data_config, f'{split}_split', split)
   return _read_tfds(name, data_dir, split_name,
-                    data_config.get('manual_dir', ''))[:_num(data_config, split)]
+                    getattr(data_config, 'manual_dir', ''))[:_num(data_config, split)]
