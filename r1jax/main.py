@@ -14,6 +14,11 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and plots.')
+_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the per-device memory estimate and stop.')
+_DRY_RUN_DEVICES = flags.DEFINE_integer('dry_run_devices', 0,
+                                        'Devices of the target mesh (0 = those present).')
+_DEVICE_MEMORY_GB = flags.DEFINE_float('device_memory_gb', 0.0, 'Memory per device (GiB) the '
+                                       'dry run checks against, e.g. 16 (v5e), 95 (v5p), 80 (H100).')
 _QUIET = flags.DEFINE_bool('quiet_libraries', True, 'Hide INFO logs of Orbax/JAX.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
@@ -113,6 +118,22 @@ def run(config, workdir: str) -> dict:
   return results
 
 
+def dry_run(config, num_devices: int, device_memory_gb: float) -> str:
+  """Validates the config for `num_devices` and prints the per-device memory estimate
+  (r1jax/models/memory.py); ConfigError naming what to change when it does not fit."""
+  from r1jax.config import ConfigError, validate  # pylint: disable=g-import-not-at-top
+  from r1jax.models import hf, memory  # pylint: disable=g-import-not-at-top
+  if os.path.exists(os.path.join(os.path.expanduser(config.model.hf_path), 'config.json')):
+    hf.apply_to_config(config)
+  validate(config, num_devices)
+  try:
+    text = memory.report(config, num_devices, device_memory_gb)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  print(text)
+  return text
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -120,6 +141,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
   try:
+    if _DRY_RUN.value:
+      import jax  # pylint: disable=g-import-not-at-top
+      dry_run(_CONFIG.value, _DRY_RUN_DEVICES.value or jax.device_count(),
+              _DEVICE_MEMORY_GB.value)
+      return
     run(_CONFIG.value, _WORKDIR.value)
   except ConfigError as e:
     raise app.UsageError(f'config error: {e}') from None
