@@ -39,8 +39,13 @@ def get_config():
 
   # Synthetic tasks and the pretraining corpus (r1jax/data).
   config.data = ml_collections.ConfigDict(dict(
-      source='synthetic',   # 'synthetic' (generated in memory) | 'tfds' (array_record on disk)
+      source='synthetic',   # 'synthetic' (in memory) | 'tfds' (array_record on disk) | 'reasoning_gym'
       tfds_name='r1jax_synthetic', tfds_dir='',
+      manual_dir='',        # input files of the real-data builders (<split>.jsonl, ...)
+      tfds_module='',       # a module to import that registers the user's own TFDS builder
+      train_split='train', heldout_split='heldout',  # dataset split names read (GSM8K: 'test')
+      # data.source='reasoning_gym': task names, problems per task and split, generator seed
+      rg_tasks=('leg_counting', 'basic_arithmetic'), rg_seed=0,
       tasks=('arithmetic', 'linear_equation', 'countdown'),
       difficulties=(1, 2),
       seed=0,

@@ -232,6 +232,11 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
   head_size = m.head_dim or m.d_model // m.n_heads
   _require(head_size % 2 == 0, f'head size {head_size} must be even for RoPE; change '
                                'model.head_dim or model.d_model/model.n_heads')
+  remats = ('none', 'full', 'dots', 'dots_no_batch')
+  _require(m.remat in remats, f'model.remat={m.remat!r}: use one of {remats}')
+  _require(m.rope_scaling in ('', 'llama3'), f"model.rope_scaling={m.rope_scaling!r}: use '' "
+                                             "or 'llama3'")
+  _require(m.logits_chunk >= 0, f'model.logits_chunk={m.logits_chunk} must be >= 0 (0 = off)')
   for field in ('dtype', 'param_dtype'):
     _require(m[field] in DTYPES, f'model.{field}={m[field]!r}: use one of {tuple(DTYPES)}')
 
@@ -251,8 +256,10 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
   _require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')
 
   d = config.data
-  _require(d.source in ('synthetic', 'tfds'),
-           f"data.source={d.source!r}: use 'synthetic' or 'tfds'")
+  _require(d.source in ('synthetic', 'tfds', 'reasoning_gym'),
+           f"data.source={d.source!r}: use 'synthetic', 'tfds' or 'reasoning_gym'")
+  _require(d.source != 'reasoning_gym' or len(d.rg_tasks) > 0,
+           "data.source='reasoning_gym' needs data.rg_tasks (reasoning-gym dataset names)")
   _require(d.source != 'tfds' or d.tfds_dir,
            "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
   _require(d.num_train > 0 and d.num_heldout > 0,

@@ -1,5 +1,12 @@
 """Held-out evaluation through the compiled sampler: pass@1 averaged over k samples, maj@k,
-format rate, response length and language mixing, overall and by task, difficulty and language.
+pass@k (unbiased), format rate, response length and language mixing, overall and by task,
+level and language.
+
+  python -m r1jax.evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --workdir=DIR
+  python -m r1jax.evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --config.model.hf_path=/ckpt/Qwen2.5-1.5B --workdir=DIR
+
+writes DIR/eval/results.json, results.md and completions.jsonl (every completion, its extracted
+answer and verdict). In code:
 
   evaluator = Evaluator(config, tokenizer, mesh, rules)
   row = evaluator(params, step)   # {'eval/accuracy': ..., 'eval/maj@4': ..., ...}
@@ -49,6 +56,56 @@ def score_completions(completions, prompts, records, group_size, pool=None):
   return per_reward['accuracy'], per_reward['format']
 
 
+def pass_at_k(num_samples: int, num_correct: int, k: int) -> float:
+  """Unbiased pass@k (Chen et al. 2021): 1 - C(n - c, k) / C(n, k), for k <= n samples."""
+  if k > num_samples:
+    raise ValueError(f'pass@{k} needs at least {k} samples per prompt, got {num_samples}; '
+                     'raise eval.num_samples')
+  if num_samples - num_correct < k:
+    return 1.0
+  return float(1.0 - np.prod(1.0 - k / np.arange(num_samples - num_correct + 1,
+                                                  num_samples + 1)))
+
+
+def maj_at_k(answers: list, correct: np.ndarray, k: int) -> float:
+  """maj@k of one prompt's n samples: the mean of `majority_correct` over the n // k disjoint
+  blocks of k consecutive samples (the n % k left over are not voted on)."""
+  blocks = len(answers) // k
+  if not blocks:
+    raise ValueError(f'maj@{k} needs at least {k} samples per prompt, got {len(answers)}')
+  return float(np.mean([majority_correct(answers[b * k:(b + 1) * k], correct[b * k:(b + 1) * k])
+                        for b in range(blocks)]))
+
+
+def summarize(correct: np.ndarray, answers: list, records: list, k: int) -> dict:
+  """Metrics of n samples per prompt: correct float [P, n] (1 = right; partial credit is
+  averaged), answers [P][n] normalised extracted answers (None = unanswered).
+
+  accuracy   pass@1 = mean over prompts of the mean over samples
+  maj@k      majority vote over blocks of k samples (ties: first answer seen; unanswered
+             samples do not vote; no answer at all counts as wrong)
+  pass@k     unbiased estimator from all n samples (a sample counts as correct when >= 0.5)
+  accuracy/<task>, accuracy/level<d>: pass@1 by task and by level (difficulty)
+  """
+  correct = np.asarray(correct, np.float64)
+  n = correct.shape[1]
+  hits = (correct >= 0.5).sum(axis=1)
+  per_prompt = correct.mean(axis=1)
+  out = {'accuracy': float(per_prompt.mean()),
+         f'maj@{k}': float(np.mean([maj_at_k(a, c, k) for a, c in zip(answers, correct)])),
+         f'pass@{k}': float(np.mean([pass_at_k(n, int(h), k) for h in hits]))}
+  by = [('task', ''), ('difficulty', 'level')]
+  if len({r.get('language', 'en') for r in records}) > 1:
+    by.append(('language', 'lang_'))
+  for key, prefix in by:
+    groups = collections.defaultdict(list)
+    for record, acc in zip(records, per_prompt):
+      groups[record.get(key, 'en')].append(acc)
+    for name, values in sorted(groups.items()):
+      out[f'accuracy/{prefix}{name}'] = float(np.mean(values))
+  return out
+
+
 class Evaluator:
   """Samples k completions for a fixed set of held-out prompts and scores them."""
 
@@ -93,33 +150,34 @@ class Evaluator:
 
   def __call__(self, params, step: int | None = None) -> dict:
     del step
+    return self.evaluate(params)[0]
+
+  def evaluate(self, params) -> tuple[dict, list[dict]]:
+    """(metrics row, one dict per completion: prompt index, task, level, text, extracted
+    answer, gold, correct, format, length, truncated)."""
     texts, lengths, truncated = self.sample_texts(params)
     accuracy, fmt = score_completions(texts, self.prompts, self.records, self.k, self.pool)
     k = self.k
     answers = [normalize_answer(extract_answer(t)) for t in texts]
-    maj = [majority_correct(answers[i * k:(i + 1) * k], accuracy[i * k:(i + 1) * k])
-           for i in range(len(self.records))]
-    row = {'eval/accuracy': float(accuracy.mean()), f'eval/maj@{k}': float(np.mean(maj)),
-           f'eval/pass@{k}': float(accuracy.reshape(-1, k).max(axis=1).mean()),
-           'eval/format': float(fmt.mean()), 'eval/response_len': float(lengths.mean()),
-           'eval/truncated': float(truncated.mean())}
-    per_prompt = accuracy.reshape(-1, k).mean(axis=1)
-    languages = [r.get('language', 'en') for r in self.records]
-    keys = ('task', 'difficulty') + (('language',) if len(set(languages)) > 1 else ())
-    for key in keys:
-      groups = collections.defaultdict(list)
-      for record, acc in zip(self.records, per_prompt):
-        groups[record[key]].append(acc)
-      prefix = {'difficulty': 'level', 'language': 'lang_'}.get(key, '')
-      for name, values in sorted(groups.items()):
-        row[f'eval/accuracy/{prefix}{name}'] = float(np.mean(values))
+    row = {f'eval/{name}': value for name, value in summarize(
+        accuracy.reshape(-1, k), [answers[i * k:(i + 1) * k] for i in range(len(self.records))],
+        self.records, k).items()}
+    row.update({'eval/format': float(fmt.mean()), 'eval/response_len': float(lengths.mean()),
+                'eval/truncated': float(truncated.mean())})
     # Fraction of completions whose reasoning mixes languages, by prompt language.
+    languages = [r.get('language', 'en') for r in self.records]
     mixed = np.array([mixed_language(t, languages[i // k]) for i, t in enumerate(texts)])
     row['eval/mixed_language'] = float(mixed.mean())
     for language in sorted(set(languages)):
       row[f'eval/mixed_language/{language}'] = float(
           mixed[np.repeat(np.array(languages) == language, k)].mean())
-    return row
+    details = [dict(prompt_index=i // k, task=self.records[i // k]['task'],
+                    level=int(self.records[i // k]['difficulty']),
+                    question=self.records[i // k]['question'], completion=texts[i],
+                    answer=answers[i], gold=str(self.records[i // k]['answer']),
+                    correct=float(accuracy[i]), format=float(fmt[i]), length=int(lengths[i]),
+                    truncated=bool(truncated[i])) for i in range(len(texts))]
+    return row, details
 
   def print_table(self, row: dict, title: str, before: dict | None = None) -> None:
     """Held-out accuracy by task (and the 'before' column when given)."""
@@ -133,3 +191,86 @@ class Evaluator:
         prev = f'{before[key]:>10.3f}' if before and key in before else ''
         lines.append(f'  {key:<32}{prev}{row[key]:>10.3f}')
     metrics.note('\n'.join(lines))
+
+
+# ---------------------------------------------------------------------------- the CLI
+
+def load_policy(config, workdir: str, mesh, rules):
+  """(params, where from): the latest RL checkpoint of `workdir`, else its pretrain
+  checkpoint, else the imported model.hf_path."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from r1jax import checkpoint, sharding as shd  # pylint: disable=g-import-not-at-top
+  from r1jax.train import rl, state  # pylint: disable=g-import-not-at-top
+  model_cfg = ModelConfig.from_config(config.model)
+  for stage in ('rl', 'pretrain'):
+    ckpt = checkpoint.Checkpointer(workdir, stage, every=0, keep=1)
+    step = ckpt.latest_step()
+    if step is None:
+      ckpt.close()
+      continue
+    opt_cfg = config.rl if stage == 'rl' else config.train
+    tx = state.make_optimizer(opt_cfg, total_steps=opt_cfg.steps)
+    train, _ = state.create_train_state(model_cfg, tx, jax.random.key(0), mesh, rules)
+    if stage == 'rl':
+      target = rl.RLState(train=train, ref_params=train.params if config.rl.kl_beta > 0 else None,
+                          prompt_cursor=jax.device_put(jnp.int32(0), shd.replicated(mesh)))
+      params = ckpt.restore(target).train.params
+    else:
+      params = ckpt.restore(train).params
+    ckpt.close()
+    return params, f'{workdir} ({stage} step {step})'
+  if config.model.hf_path:
+    from r1jax.models import hf  # pylint: disable=g-import-not-at-top
+    return hf.load_for_config(config, mesh, rules), config.model.hf_path
+  raise ValueError(f'nothing to evaluate: {workdir}/checkpoints has no rl or pretrain '
+                   'checkpoint and model.hf_path is empty')
+
+
+def markdown_table(row: dict, title: str) -> str:
+  lines = [f'### {title}', '', '| metric | value |', '|---|---|']
+  lines += [f'| {k[len("eval/"):]} | {v:.4f} |' for k, v in row.items()]
+  return '\n'.join(lines) + '\n'
+
+
+def run_cli(config, workdir: str, out_dir: str | None = None) -> dict:
+  """Evaluates the workdir's policy (or model.hf_path) on config.data's held-out split;
+  writes eval/results.json, eval/results.md and eval/completions.jsonl. Returns the row."""
+  import json  # pylint: disable=g-import-not-at-top
+  import os  # pylint: disable=g-import-not-at-top
+  from r1jax import main as r1_main, sharding as shd  # pylint: disable=g-import-not-at-top
+  from r1jax.config import validate  # pylint: disable=g-import-not-at-top
+  from r1jax.models import hf  # pylint: disable=g-import-not-at-top
+  hf.apply_to_config(config)
+  validate(config, jax.device_count())
+  workdir = os.path.abspath(workdir)
+  os.makedirs(workdir, exist_ok=True)
+  tokenizer = r1_main.load_or_train_tokenizer(config, workdir)
+  mesh = shd.make_mesh(config.mesh)
+  rules = shd.rules_from_config(config)
+  params, origin = load_policy(config, workdir, mesh, rules)
+  metrics.note(f'[eval] {origin}: {config.eval.num_prompts} prompts x '
+               f'{config.eval.num_samples} samples')
+  evaluator = Evaluator(config, tokenizer, mesh, rules)
+  row, details = evaluator.evaluate(params)
+  out_dir = out_dir or os.path.join(workdir, 'eval')
+  if jax.process_index() == 0:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, 'results.json'), 'w') as f:
+      json.dump({'source': origin, 'k': evaluator.k, **row}, f, indent=2)
+    with open(os.path.join(out_dir, 'results.md'), 'w') as f:
+      f.write(markdown_table(row, f'{origin}, {len(evaluator.records)} prompts x {evaluator.k}'))
+    with open(os.path.join(out_dir, 'completions.jsonl'), 'w') as f:
+      for d in details:
+        f.write(json.dumps(d) + '\n')
+  evaluator.print_table(row, f'Evaluation of {origin}')
+  return row
+
+
+if __name__ == '__main__':
+  from absl import app, flags  # pylint: disable=g-import-not-at-top
+  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
+  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config (configs/*.py).',
+                                            lock_config=True)
+  _WORKDIR = flags.DEFINE_string('workdir', None, 'Workdir of the run (checkpoints, tokenizer).')
+  flags.mark_flags_as_required(['config', 'workdir'])
+  app.run(lambda argv: run_cli(_CONFIG.value, _WORKDIR.value) and None)

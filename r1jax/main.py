@@ -18,15 +18,71 @@ from ml_collections import config_flags
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Directory for checkpoints, metrics and plots.')
+_DRY_RUN = flags.DEFINE_bool('dry_run', False, 'Print the per-device memory estimate and stop.')
+_DRY_RUN_DEVICES = flags.DEFINE_integer('dry_run_devices', 0,
+                                        'Devices of the target mesh (0 = those present).')
+_DEVICE_MEMORY_GB = flags.DEFINE_float('device_memory_gb', 0.0, 'Memory per device (GiB) the '
+                                       'dry run checks against, e.g. 16 (v5e), 95 (v5p), 80 (H100).')
 _QUIET = flags.DEFINE_bool('quiet_libraries', True, 'Hide INFO logs of Orbax/JAX.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+# Settings that decide the tokenizer (its training corpus and size, or the imported model).
+TOKENIZER_FIELDS = ('model.vocab_size', 'model.hf_path', 'data.source', 'data.tfds_name',
+                    'data.tasks', 'data.difficulties', 'data.seed', 'data.num_train',
+                    'data.number_pieces')
+
+
+def _get(config, path):
+  value = config
+  for part in path.split('.'):
+    value = value.get(part) if hasattr(value, 'get') else None
+  return list(value) if isinstance(value, (tuple, list)) else value
+
+
+def check_same_tokenizer_settings(config, base_workdir: str) -> None:
+  """Refuses to pair a base checkpoint with a tokenizer made from other settings."""
+  import json  # pylint: disable=g-import-not-at-top
+  path = os.path.join(base_workdir, 'config.json')
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    base = json.load(f)
+  differ = [f'{field}={_get(config, field)!r} (base: {_get(base, field)!r})'
+            for field in TOKENIZER_FIELDS if _get(config, field) != _get(base, field)]
+  if differ:
+    from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
+    raise ConfigError(f'the base workdir {base_workdir} was trained with other tokenizer/data '
+                      f'settings: {"; ".join(differ)}. Use the base run\'s settings (its '
+                      'config.json), or pretrain a new base model')
+
+
 def load_or_train_tokenizer(config, workdir: str):
-  """The workdir's tokenizer if there is one (resume), else one trained on the corpus."""
+  """The workdir's tokenizer if there is one (resume); else the imported model's
+  (model.hf_path), the base workdir's (rl.init_from), or one trained on the corpus. The chosen
+  one is copied into the workdir, so every later stage and resume uses the same."""
   from r1jax import checkpoint, metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import corpus, source, tokenizer  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import Example  # pylint: disable=g-import-not-at-top
+
+  directory = os.path.join(workdir, 'tokenizer')
+  base = config.rl.init_from if 'pretrain' not in config.stages else ''
+  if base:
+    check_same_tokenizer_settings(config, base)
+  if not os.path.exists(directory):
+    if config.model.hf_path:
+      tokenizer.HFTokenizer(os.path.expanduser(config.model.hf_path)).save(directory)
+    elif base:
+      if not os.path.isdir(os.path.join(base, 'tokenizer')):
+        raise ValueError(f'rl.init_from={base!r} has no tokenizer/ directory; point it at the '
+                         'workdir of the base run')
+      tokenizer.load_tokenizer(os.path.join(base, 'tokenizer')).save(directory)
+  if os.path.exists(os.path.join(directory, 'tokenizer.json')):
+    tok = tokenizer.HFTokenizer(directory)
+    if tok.vocab_size > config.model.vocab_size:
+      raise ValueError(f'{directory} has {tok.vocab_size} tokens but model.vocab_size='
+                       f'{config.model.vocab_size}; use the tokenizer of model.hf_path')
+    return tok
 
   def lines():
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
@@ -37,9 +93,7 @@ def load_or_train_tokenizer(config, workdir: str):
   def load_or_train(directory):
     return tokenizer.load_or_train_tokenizer(directory, config.model.vocab_size, lines,
                                              config.data.number_pieces)
-  return checkpoint.on_process_zero_first(
-      os.path.join(workdir, 'tokenizer'), load_or_train, 'tokenizer')
-
+  return checkpoint.on_process_zero_first(directory, load_or_train, 'tokenizer')
 
 def run(config, workdir: str) -> dict:
   """Runs config.stages in order (r1jax/stages); returns {stage: its result}."""
@@ -49,7 +103,9 @@ def run(config, workdir: str) -> dict:
   from r1jax.config import validate  # pylint: disable=g-import-not-at-top
   from etils import epath  # pylint: disable=g-import-not-at-top
 
+  from r1jax.models import hf  # pylint: disable=g-import-not-at-top
   sharding.init_distributed(config)
+  hf.apply_to_config(config)  # an imported model decides the architecture fields
   validate(config, jax.device_count())
   workdir = checkpoint.resolve_workdir(workdir)
   epath.Path(workdir).mkdir(parents=True, exist_ok=True)
@@ -63,6 +119,22 @@ def run(config, workdir: str) -> dict:
     return stages.run_stages(config, stages.StageContext(workdir, tokenizer, mesh, rules))
 
 
+def dry_run(config, num_devices: int, device_memory_gb: float) -> str:
+  """Validates the config for `num_devices` and prints the per-device memory estimate
+  (r1jax/models/memory.py); ConfigError naming what to change when it does not fit."""
+  from r1jax.config import ConfigError, validate  # pylint: disable=g-import-not-at-top
+  from r1jax.models import hf, memory  # pylint: disable=g-import-not-at-top
+  if os.path.exists(os.path.join(os.path.expanduser(config.model.hf_path), 'config.json')):
+    hf.apply_to_config(config)
+  validate(config, num_devices)
+  try:
+    text = memory.report(config, num_devices, device_memory_gb)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  print(text)
+  return text
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -71,6 +143,11 @@ def main(argv):
   from r1jax import checkpoint  # pylint: disable=g-import-not-at-top
   from r1jax.config import ConfigError, apply_overrides  # pylint: disable=g-import-not-at-top
   try:
+    if _DRY_RUN.value:
+      import jax  # pylint: disable=g-import-not-at-top
+      dry_run(apply_overrides(_CONFIG.value, _OVERRIDES), _DRY_RUN_DEVICES.value or jax.device_count(),
+              _DEVICE_MEMORY_GB.value)
+      return
     run(apply_overrides(_CONFIG.value, _OVERRIDES), _WORKDIR.value)
   except ConfigError as e:
     raise app.UsageError(f'config error: {e}') from None

@@ -57,7 +57,7 @@ def test_open_fields_accept_any_name():
     ('stages', ('pretrain', 'dpo'), r"unknown stage\(s\) \['dpo'\]"),
     ('train.steps', 0, r'train.steps=0 must be positive'),
     ('train.min_lr_ratio', 2.0, r'train.min_lr_ratio=2.0 must be in \[0, 1\]'),
-    ('data.source', 'hub', r"data.source='hub': use 'synthetic' or 'tfds'"),
+    ('data.source', 'hub', r"data.source='hub': use 'synthetic', 'tfds' or 'reasoning_gym'"),
     ('data.source', 'tfds', r"data.source='tfds' needs data.tfds_dir"),
     ('eval.num_prompts', 10_000, r'eval.num_prompts=10000 exceeds data.num_heldout'),
     ('eval.batch_size', 12, r'eval.batch_size=12 is not divisible by the data-parallel size 8'),

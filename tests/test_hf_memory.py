@@ -155,3 +155,27 @@ def test_tied_head_is_the_embedding():
   np.testing.assert_allclose(forward(cfg, params, tokens),
                              hidden @ lm_head_weight(cfg, params), atol=1e-5)
   np.testing.assert_array_equal(lm_head_weight(cfg, params), params['embed'].T)
+
+
+def test_dry_run_estimate_and_the_error_that_names_the_fix():
+  from r1jax import main
+  from r1jax.config import ConfigError
+  from r1jax.models import count_params, memory
+  from tests.conftest import make_tiny_config
+  config = make_tiny_config()
+  config.stages = ('rl',)
+  config.model.update(vocab_size=1024, d_model=64, n_heads=4, n_kv_heads=4, d_ff=128)
+  config.mesh.shape = (1, 1, 1)
+  one = memory.estimate(config, 1)
+  params = init_params(ModelConfig.from_config(config.model), jax.random.key(0))
+  assert one['params'] == count_params(params) * 4
+  assert one['optimizer'] == 2 * one['params']
+  config.mesh.shape = (1, 4, 2)  # every dimension here divides: 8-way sharded weights
+  eight = memory.estimate(config, 8)
+  assert eight['params'] < one['params'] / 4
+  config.model.logits_chunk = 256
+  assert memory.estimate(config, 8)['logits'] < eight['logits']
+  text = main.dry_run(config, 8, 0.0)
+  assert 'kv_cache' in text and 'total' in text
+  with pytest.raises(ConfigError, match=r"does not fit in 0.001 GiB.*model.remat='full'"):
+    main.dry_run(config, 8, 0.001)

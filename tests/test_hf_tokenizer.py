@@ -61,11 +61,11 @@ def test_prompts_and_documents_without_bos(tok_dir):
   tok = load_tokenizer(tok_dir)
   assert isinstance(tok, HFTokenizer)
   prompt = templates.get_template('r1_zero').prompt('Compute 7 + 5')
-  enc = pipeline.encode_prompts(tok, [prompt, prompt + ' x'], 128)
+  enc = pipeline.encode_prompts(tok, [prompt, prompt + ' x'], 256)
   ids = tok.encode(prompt)
   row = enc['tokens'][0][enc['mask'][0]]
   assert row.tolist() == ids  # no BOS in front
-  docs = pipeline.encode_documents(tok, [(prompt, ' <answer> 12 </answer>')], 160, True)
+  docs = pipeline.encode_documents(tok, [(prompt, ' <answer> 12 </answer>')], 320, True)
   n = len(ids)
   assert docs['tokens'][0, :n].tolist() == ids
   assert docs['loss_mask'][0, :n].sum() == 0 and docs['loss_mask'][0, n] == 1

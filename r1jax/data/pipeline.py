@@ -35,7 +35,7 @@ def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len:
   for i, (p, c) in enumerate(zip(prompts, completions)):
     row = bos + p + c + [tokenizer.eos_id]
     tokens[i, :len(row)] = row
-    loss_mask[i, max(len(bos), 1) + (len(p) if mask_prompt else 0):len(row)] = 1.0
+    loss_mask[i, len(bos) + len(p) if mask_prompt else 1:len(row)] = 1.0
   return dict(tokens=tokens, loss_mask=loss_mask)
 
 

@@ -39,6 +39,11 @@ TEMPLATES = {
     'r1_zero': Template('r1_zero', R1_ZERO_PROMPT,
                         f' {THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}'),
     'chat': Template('chat', 'User: {question}\nAssistant:', ' {cot} The answer is {answer}.'),
+}
+
+# Formats of imported models' own tokenizers (kept out of TEMPLATES, whose texts train the
+# SentencePiece tokenizer).
+MODEL_TEMPLATES = {
     # Qwen's chat format (ChatML), for instruct models; answers in \boxed{} as Qwen-Math.
     'chatml': Template('chatml', '<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n',
                        '{cot} The answer is $\\boxed{{{answer}}}$.'),
@@ -51,6 +56,7 @@ TEMPLATES = {
 
 
 def get_template(name: str) -> Template:
-  if name not in TEMPLATES:
-    raise ValueError(f'Unknown template {name!r}; known templates: {sorted(TEMPLATES)}')
-  return TEMPLATES[name]
+  known = {**TEMPLATES, **MODEL_TEMPLATES}
+  if name not in known:
+    raise ValueError(f'Unknown template {name!r}; known templates: {sorted(known)}')
+  return known[name]

@@ -324,3 +324,31 @@ def cast_params(params, dtype: str):
   """Parameters cast to a storage dtype ('float32' | 'bfloat16' | 'float16'), shardings kept."""
   target = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}[dtype]
   return jax.tree.map(lambda x: x.astype(target), params)
+
+
+# ---------------------------------------------------------------------------- configs
+
+# config.model fields that a checkpoint's config.json decides (the rest, e.g. dtype, param_dtype,
+# remat, logits_chunk, stay the experiment's choice).
+ARCHITECTURE_FIELDS = ('vocab_size', 'd_model', 'n_layers', 'n_heads', 'n_kv_heads', 'd_ff',
+                       'head_dim', 'rope_theta', 'rms_norm_eps', 'qkv_bias', 'tie_embeddings',
+                       'qk_norm', 'rope_scaling', 'rope_scaling_factor', 'rope_low_freq_factor',
+                       'rope_high_freq_factor', 'rope_original_max_len')
+
+
+def apply_to_config(config) -> None:
+  """Sets config.model's architecture fields from config.model.hf_path's config.json (in
+  place; a locked ConfigDict allows it). Nothing to do without hf_path."""
+  path = config.model.get('hf_path', '')
+  if not path:
+    return
+  cfg = read_config(os.path.expanduser(path))
+  for field in ARCHITECTURE_FIELDS:
+    config.model[field] = getattr(cfg, field)
+
+
+def load_for_config(config, mesh, rules):
+  """The imported parameters of config.model.hf_path, in config.model.param_dtype."""
+  _, params = load_hf(os.path.expanduser(config.model.hf_path), mesh, rules,
+                      param_dtype=config.model.param_dtype)
+  return params

@@ -10,7 +10,7 @@ from r1jax.rewards.base import (REWARDS, RewardBatch, compute_rewards, get_rewar
 from r1jax.rewards.pool import VerifierPool
 # Importing the modules registers their rewards.
 from r1jax.rewards import (math, format, language, countdown, code, accuracy,  # noqa: E402,F401
-                           length, synthetic, oracle)
+                           length, synthetic, oracle, reasoning_gym)
 
 __all__ = ['REWARDS', 'RewardBatch', 'VerifierPool', 'compute_rewards', 'get_reward',
            'register']

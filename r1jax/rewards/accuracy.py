@@ -10,6 +10,7 @@ from r1jax.rewards.base import RewardBatch, register
 from r1jax.rewards.code import code_scores
 from r1jax.rewards.countdown import countdown_score
 from r1jax.rewards.math import extract_answer, verify_batch
+from r1jax.rewards.reasoning_gym import rg_score
 
 
 @register('accuracy')
@@ -19,10 +20,13 @@ def accuracy(batch: RewardBatch, pool=None, answer_source: str = 'auto',
   """float32 [N] in [0, 1]."""
   tasks = [m.get('task', 'math') for m in batch.metadata]
   out = np.zeros(len(batch), np.float32)
-  math_idx = [i for i, t in enumerate(tasks) if t not in ('countdown', 'code')]
+  math_idx = [i for i, t in enumerate(tasks)
+              if t not in ('countdown', 'code') and not t.startswith('rg/')]
   code_idx = [i for i, t in enumerate(tasks) if t == 'code']
   for i, t in enumerate(tasks):
-    if t == 'countdown':
+    if t.startswith('rg/'):  # reasoning-gym: the dataset's own scorer
+      out[i] = rg_score(batch.completions[i], batch.metadata[i], answer_source)
+    elif t == 'countdown':
       m = batch.metadata[i]
       out[i] = countdown_score(extract_answer(batch.completions[i], answer_source),
                                m['numbers'], m['target'], countdown_numbers)

@@ -125,9 +125,13 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', i
   metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
   tx = make_optimizer(train_cfg)
   rng = jax.random.key(config.seed)
-  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules, params=init_params)
-  metrics.note(f'[{stage}] {count_params(state.params) / 1e6:.2f}M parameters')
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
+  params = init_params
+  if params is None and config.model.hf_path and ckpt.latest_step() is None:  # SFT of an imported model
+    from r1jax.models import hf  # pylint: disable=g-import-not-at-top
+    params = hf.load_for_config(config, mesh, rules)
+  state, shardings = create_train_state(model_cfg, tx, rng, mesh, rules, params=params)
+  metrics.note(f'[{stage}] {count_params(state.params) / 1e6:.2f}M parameters')
   if ckpt.latest_step() is not None:
     state = ckpt.restore(state)
     metrics.note(f'[{stage}] Resumed from step {int(state.step)}')

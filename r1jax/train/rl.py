@@ -543,6 +543,11 @@ def load_base_params(config, workdir: str, model_cfg, mesh, rules):
   """Parameters of the base model: rl.init_from (a workdir) or this workdir's pretrain stage."""
   base = config.rl.init_from or workdir
   ckpt = checkpoint.Checkpointer(base, 'pretrain', every=0, keep=1)
+  if ckpt.latest_step() is None and config.model.hf_path and not config.rl.init_from:
+    ckpt.close()
+    from r1jax.models import hf  # pylint: disable=g-import-not-at-top
+    metrics.note(f'[rl] Base model imported from {config.model.hf_path}')
+    return hf.load_for_config(config, mesh, rules)
   if ckpt.latest_step() is None:
     raise ValueError(f'no base model: {base}/checkpoints/pretrain is empty; run the pretrain '
                      'stage first (stages=pretrain+rl) or set rl.init_from to its workdir')
