@@ -62,6 +62,7 @@ class _LocalFiles(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     if not good:
       raise ValueError(f'{path}: no usable record; first problem: {bad[0] if bad else "empty"}')
     for line, record in good:
+      record.pop('language', None)  # not a stored feature; data.languages applies on loading
       yield line, record
 
 
