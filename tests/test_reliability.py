@@ -232,6 +232,8 @@ def test_bad_records_are_counted_and_skipped(monkeypatch, capsys):
   raw.append(dict(good[2], question=b'\xff\xfe caf\xe9'))                  # not UTF-8
   import tensorflow_datasets as tfds
   monkeypatch.setattr(tfds, 'data_source', lambda *a, **k: raw)
+  monkeypatch.setattr(tfds, 'builder', lambda *a, **k: types.SimpleNamespace(
+      is_prepared=lambda: False))   # not built yet: data_source builds it
   data = types.SimpleNamespace(source='tfds', tfds_name='my_dataset', tfds_dir='/nonexistent',
                                num_train=100, num_heldout=100)
   records = source.load_records(data, 'train')
