@@ -103,7 +103,8 @@ def test_dynamic_sampling_quota_is_per_host(tmp_path, monkeypatch):
   config = make_tiny_config()
   config.stages = ('rl',)
   config.rl.update(prompts_per_step=8, group_size=2, prompt_len=8, max_new_tokens=4,
-                   verifier_workers=1, dynamic_sampling=True, max_refill_rounds=4)
+                   verifier_workers=1, dynamic_sampling=True, max_refill_rounds=4,
+                   dynamic_sampling_metric='reward')   # the stand-in below sets total rewards
   config.rl.rewards = {'even_tokens': 1.0}
   tokenizer = main.load_or_train_tokenizer(config, str(tmp_path))
   mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
@@ -111,8 +112,8 @@ def test_dynamic_sampling_quota_is_per_host(tmp_path, monkeypatch):
   original = trainer.rollout
   rounds = []
 
-  def rollout(cursor, rng):   # round 1: 6 of 8 groups have variance; later rounds: all
-    ro = original(cursor, rng)
+  def rollout(cursor, rng, *args):   # round 1: 6 of 8 groups have variance; later: all
+    ro = original(cursor, rng, *args)
     rewards = np.tile([0.0, 1.0], 8)
     if not rounds:
       rewards[12:] = 0.5
