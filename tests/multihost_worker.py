@@ -34,8 +34,8 @@ rollouts, writers = [], []
 original_rollout, original_writer = rl.GRPOTrainer.rollout, metrics.MetricWriter.__init__
 
 
-def rollout(self, cursor, rng):
-  ro = original_rollout(self, cursor, rng)
+def rollout(self, cursor, rng, *args):
+  ro = original_rollout(self, cursor, rng, *args)
   rollouts.append({'cursor': cursor, 'prompts': list(ro.prompts.texts),
                    'rewards': ro.rewards.tolist(), 'groups': len(ro.rewards) // self.rl.group_size})
   return ro
