@@ -424,16 +424,20 @@ class GRPOTrainer:
     self.state = self.state.replace(train=train_state, prompt_cursor=jax.device_put(
         jnp.int32(cursor), sharding.replicated(self.mesh)))
 
-    row.update({f'reward/{k}': float(v.mean()) for k, v in ro.per_reward.items()})
-    row.update({f'reward_std/{k}': float(v.std()) for k, v in ro.per_reward.items()})
-    if 'accuracy' in ro.per_reward:
-      row['accuracy'] = float(ro.per_reward['accuracy'].mean())
+    # statistics of the global batch (every host's rows), which process 0 logs
+    per_reward = {k: all_hosts_concat(v.astype(np.float32)) for k, v in ro.per_reward.items()}
+    rewards, lengths = all_hosts_concat(ro.rewards.astype(np.float32)), all_hosts_concat(ro.lengths)
+    stopped = all_hosts_concat(ro.stopped)
+    row.update({f'reward/{k}': float(v.mean()) for k, v in per_reward.items()})
+    row.update({f'reward_std/{k}': float(v.std()) for k, v in per_reward.items()})
+    if 'accuracy' in per_reward:
+      row['accuracy'] = float(per_reward['accuracy'].mean())
     row.update(
-        reward=float(ro.rewards.mean()), reward_std=float(ro.rewards.std()),
-        response_len=float(ro.lengths.mean()), response_len_max=int(ro.lengths.max()),
-        clipped_frac=float((~ro.stopped).mean()),
+        reward=float(rewards.mean()), reward_std=float(rewards.std()),
+        response_len=float(lengths.mean()), response_len_max=int(lengths.max()),
+        clipped_frac=float((~stopped).mean()),
         prompt_cursor=cursor, rollout_s=t1 - t0, reference_s=t2 - t1, update_s=t3 - t2,
-        step_s=t3 - t0, tokens_per_second=float(ro.lengths.sum()) / (t1 - t0),
+        step_s=t3 - t0, tokens_per_second=float(lengths.sum()) / (t1 - t0),
         compiles=metrics.compile_count(), **first,
         **{k: float(v) for k, v in update_metrics.items()})
     if self.sampler_mode != 'uniform':
