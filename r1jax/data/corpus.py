@@ -22,6 +22,7 @@ import random
 from typing import Iterable, Mapping
 
 from r1jax.data.tasks import Example, general
+from r1jax.data.tasks.base import normalised_probs
 from r1jax.data.tasks.languages import (DIRECT_THOUGHTS, LANGUAGES, NO_FORMAT, cot_steps,
                                         render_cot)
 from r1jax.data.templates import TEMPLATES, Template
@@ -45,15 +46,7 @@ def completion_text(example: Example, template: Template, mode: str,
 
 
 def _normalised(mode_probs: Mapping[str, float]) -> tuple[list[str], list[float]]:
-  unknown = set(mode_probs) - set(MODES)
-  if unknown:
-    raise ValueError(f'data.mode_probs has unknown modes {sorted(unknown)}; known: {MODES}')
-  total = sum(mode_probs.values())
-  if total <= 0 or min(mode_probs.values()) < 0:
-    raise ValueError(f'data.mode_probs must be non-negative with a positive sum, got '
-                     f'{dict(mode_probs)}')
-  modes = [m for m in MODES if mode_probs.get(m, 0) > 0]
-  return modes, [mode_probs[m] / total for m in modes]
+  return normalised_probs(mode_probs, MODES, 'data.mode_probs')
 
 
 def pretrain_documents(examples: list[Example], template: Template,

@@ -64,3 +64,16 @@ class Task:
   generate: Any  # Callable[[random.Random, int], Example]
   difficulties: tuple[int, ...]
   description: str
+
+
+def normalised_probs(probs, known, field: str) -> tuple[list, list]:
+  """The names of `probs` (a {name: weight} mapping, config field `field`) with a positive
+  weight, in the order of `known`, and their weights normalised to sum to 1."""
+  unknown = set(probs) - set(known)
+  if unknown:
+    raise ValueError(f'{field} has unknown entries {sorted(unknown)}; known: {tuple(known)}')
+  total = sum(probs.values())
+  if total <= 0 or min(probs.values()) < 0:
+    raise ValueError(f'{field} must be non-negative with a positive sum, got {dict(probs)}')
+  names = [n for n in known if probs.get(n, 0) > 0]
+  return names, [probs[n] / total for n in names]

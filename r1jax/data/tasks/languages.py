@@ -16,6 +16,7 @@ import random
 import re
 from typing import Mapping, Sequence
 
+from r1jax.data.tasks import base
 from r1jax.data.tasks.base import Example
 
 LANGUAGES = ('en', 'zh')
@@ -83,14 +84,7 @@ def render_cot(cot: str, language: str, switch_at: int | None = None) -> str:
 
 
 def normalised_probs(language_probs: Mapping[str, float]) -> tuple[list[str], list[float]]:
-  for language in language_probs:
-    _check(language)
-  total = sum(language_probs.values())
-  if total <= 0 or min(language_probs.values()) < 0:
-    raise ValueError(f'data.languages must be non-negative with a positive sum, got '
-                     f'{dict(language_probs)}')
-  languages = [l for l in LANGUAGES if language_probs.get(l, 0) > 0]
-  return languages, [language_probs[l] / total for l in languages]
+  return base.normalised_probs(language_probs, LANGUAGES, 'data.languages')
 
 
 def assign_languages(examples: Sequence[Example], language_probs: Mapping[str, float],
