@@ -56,7 +56,8 @@ def test_summary_table_and_plot(tmp_path):
 def test_runs_a_grid_locally_and_summarizes(tmp_path):
   result = subprocess.run(
       [sys.executable, '-m', 'r1jax.sweep', '--config=configs/tiny.py:stages=pretrain',
-       '--sweep=train.learning_rate=1e-3,3e-2', '--set=train.steps=2', '--set=log.plots=False',
+       '--sweep=train.learning_rate=1e-3,3e-2', '--set=train.steps=2', '--set=train.warmup_steps=0',
+       '--set=log.plots=False',
        f'--workdir={tmp_path}'], cwd=ROOT, capture_output=True, text=True, timeout=500)
   assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
   table = json.loads((tmp_path / 'summary.json').read_text())
