@@ -72,6 +72,7 @@ def estimate(config, num_devices: int) -> dict:
              logits=logits, kv_cache=kv_cache)
   update = activations + logits
   out['total'] = 4 * param_bytes + out['reference'] + max(update, kv_cache)
+  out['update'] = 4 * param_bytes + update
   out['mesh'] = shape
   out['rows_per_device'] = rows
   return out
