@@ -18,7 +18,7 @@ import os
 import sys
 
 SIZES = {  # model fields, rl fields (rows = prompts_per_step * group_size)
-    'tiny': (dict(vocab_size=2048, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=256),
+    'tiny': (dict(vocab_size=1024, d_model=128, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=512),
              dict(prompts_per_step=2, group_size=4, prompt_len=64, max_new_tokens=192)),
     'small': (dict(vocab_size=8192, d_model=256, n_layers=4, n_heads=4, n_kv_heads=2,
                    d_ff=1024),
