@@ -19,7 +19,6 @@ One forward serves training, prefill and decode:
   and the queries attend over the whole cache (masked by attn_mask).
 """
 import dataclasses
-import math
 from typing import Any
 
 import flax.linen as nn
@@ -104,43 +103,11 @@ def causal_mask(valid):
   return causal[None] & valid[:, None, :]
 
 
-@jax.custom_vjp
-def matmul(x, w):
-  """x [M, K] @ w [K, N] -> [M, N] in x.dtype, accumulated in float32.
-
-  Its gradient is the usual one, arranged for the compiler: the weight gradient
-  x^T dy contracts the M rows of both operands, and the wider operand goes first
-  (dW^T = dy^T x, then a transpose of the small [N, K] result, when N >= K). Autodiff of an
-  einsum leaves that choice to XLA, and XLA:CPU answers by transposing the [M, N] activation
-  gradient inside its elementwise producer (e.g. SwiGLU's backward), a strided loop that
-  took ~30% of the update (README, Performance); this order leaves nothing to transpose but
-  the [N, K] result. Same numbers on every backend."""
-  return jnp.dot(x, w, preferred_element_type=jnp.float32).astype(x.dtype)
-
-
-def _matmul_fwd(x, w):
-  return matmul(x, w), (x, w)
-
-
-def _matmul_bwd(res, dy):
-  x, w = res
-  dx = jnp.dot(dy, w.T, preferred_element_type=jnp.float32).astype(x.dtype)
-  rows = (((0,), (0,)), ((), ()))
-  if dy.shape[1] >= x.shape[1]:
-    dw = jax.lax.dot_general(dy, x, rows, preferred_element_type=jnp.float32).T
-  else:
-    dw = jax.lax.dot_general(x, dy, rows, preferred_element_type=jnp.float32)
-  return dx, dw.astype(w.dtype)
-
-
-matmul.defvjp(_matmul_fwd, _matmul_bwd)
-
-
 class Linear(nn.Module):
   """x [..., *in_shape] contracted with a kernel [*in_shape, *out_shape] (+ bias [*out_shape]).
 
-  The kernel is created in its final shape (so its logical axes apply as named) and
-  contracted as one [rows, in] @ [in, out] `matmul`."""
+  Written with one einsum (not nn.DenseGeneral) so that the kernel is created in its
+  final shape and its logical axes apply as named."""
   out_shape: tuple
   axes: tuple  # logical names of the kernel's dimensions
   cfg: ModelConfig
@@ -153,11 +120,12 @@ class Linear(nn.Module):
     kernel = self.param('kernel', nn.with_logical_partitioning(
         nn.initializers.normal(stddev=0.02), self.axes),
         (*in_shape, *self.out_shape), self.cfg.weight_dtype)
-    lead = x.shape[:-self.num_in]
+    letters = 'abcdefgh'
+    ins, outs = letters[:self.num_in], letters[self.num_in:self.num_in + len(self.out_shape)]
     # float32 accumulation: with bfloat16 inputs this is also the fast path on CPUs with AMX.
-    y = matmul(x.astype(self.cfg.compute_dtype).reshape(math.prod(lead), math.prod(in_shape)),
-               kernel.astype(self.cfg.compute_dtype).reshape(math.prod(in_shape), -1))
-    y = y.reshape(*lead, *self.out_shape)
+    y = jnp.einsum(f'...{ins},{ins}{outs}->...{outs}', x.astype(self.cfg.compute_dtype),
+                   kernel.astype(self.cfg.compute_dtype),
+                   preferred_element_type=jnp.float32).astype(self.cfg.compute_dtype)
     if self.use_bias:
       bias = self.param('bias', nn.with_logical_partitioning(
           nn.initializers.zeros, self.axes[self.num_in:]), self.out_shape, self.cfg.weight_dtype)
