@@ -20,8 +20,8 @@ import orbax.checkpoint as ocp
 from r1jax import checkpoint, metrics, sharding
 from r1jax.models import ModelConfig, init_params
 from r1jax.stages import kinds  # noqa: F401  (registers the kinds)
-from r1jax.stages.registry import (DEFAULT_KINDS, KINDS, Kind, check_stages, get_kind,
-                                   kind_name, register, source_stage, stage_config)
+from r1jax.stages.registry import (DEFAULT_KINDS, KINDS, Kind, check_stages, data_stage,
+                                   get_kind, kind_name, register, source_stage, stage_config)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,7 +77,9 @@ def run_stages(config, ctx: StageContext) -> dict:
   results = {}
   for name in config.stages:
     kind, cfg = get_kind(config, name), stage_config(config, name)
-    done = latest_step(ctx.workdir, name)
+    if kind.prepare is not None:
+      cfg = kind.prepare(ctx, cfg, name)
+    done = (kind.progress or latest_step)(ctx.workdir, name)
     if done is not None and done >= kind.total_steps(cfg):
       metrics.note(f'[{name}] Finished at step {done} in an earlier run: skipped')
       results[name] = Finished(name, done)
@@ -93,5 +95,6 @@ def run_stages(config, ctx: StageContext) -> dict:
 
 
 __all__ = ['DEFAULT_KINDS', 'KINDS', 'Finished', 'Kind', 'StageContext', 'check_stages',
+           'data_stage',
            'get_kind', 'kind_name', 'latest_step', 'load_stage_params', 'register',
            'run_stages', 'source_stage', 'stage_config']

@@ -4,10 +4,13 @@
   sft           the same loop from an earlier stage's params, usually with train.mask_prompt
   rl            GRPO family from an earlier stage's params (r1jax/train/rl.py)
   reward_model  Bradley-Terry reward model on ranked pairs (r1jax/train/reward_model.py)
+  rejection_sampling  N samples per training prompt, verified and filtered, plus general
+                data, written as a TFDS dataset (r1jax/data/rejection.py); no checkpoint
 """
+import math
 import os
 
-from r1jax.stages.registry import Kind, register
+from r1jax.stages.registry import Kind, data_stage, register
 
 
 def _train_steps(config):
@@ -36,21 +39,68 @@ def _sft(ctx, config, name, init_params):
 
 def sft_documents(ctx, config, name):
   """The SFT set train.sft_data names: None (the pretraining corpus, as data.* says) or
-  {'train', 'heldout'} (prompt, completion) lists."""
+  {'train', 'heldout'} (prompt, completion) lists. The held-out documents are cold-start
+  traces of held-out problems (a loss on readable worked answers) for either set."""
   if not config.train.sft_data:
     return None
+  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+  train = sft_records(ctx, config, name)
+  heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout')[0]
+  return {'train': [(r['prompt'], r['completion']) for r in train],
+          'heldout': [(r['prompt'], r['completion']) for r in heldout]}
+
+
+def sft_records(ctx, config, name) -> list[dict]:
+  """The records of the set train.sft_data names ('cold_start' is built here once;
+  'rejection_sampling' is the set of the latest earlier rejection_sampling stage)."""
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
-  if config.train.sft_data != 'cold_start':
-    raise ValueError(f"train.sft_data={config.train.sft_data!r}: use '' or 'cold_start'")
   data_dir = os.path.join(ctx.workdir, 'datasets')
-  dataset, counts = cold_start.build_cold_start(data_dir, config, ctx.tokenizer)
-  metrics.note(f'[{name}] Cold-start set {dataset} in {data_dir}: ' +
+  if config.train.sft_data == 'cold_start':
+    dataset, counts = cold_start.build_cold_start(data_dir, config, ctx.tokenizer)
+  elif config.train.sft_data == 'rejection_sampling':
+    from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+    stage = data_stage(config, name, 'rejection_sampling')
+    report = stage and rejection.read_report(ctx.workdir, stage)
+    if not report:
+      raise ValueError(f"stage {name}: train.sft_data='rejection_sampling' but stage {stage!r} "
+                       f'has no report in {ctx.workdir}/reports; run it first')
+    dataset, counts = report['dataset'], report['counts']
+  else:
+    raise ValueError(f"train.sft_data={config.train.sft_data!r}: use '', 'cold_start' or "
+                     "'rejection_sampling'")
+  metrics.note(f'[{name}] SFT set {dataset} in {data_dir}: ' +
                ', '.join(f'{k} {v}' for k, v in counts.items()))
-  heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout')[0]
-  return {'train': [(r['prompt'], r['completion'])
-                    for r in cold_start.read_records(data_dir, dataset)],
-          'heldout': [(r['prompt'], r['completion']) for r in heldout]}
+  return cold_start.read_records(data_dir, dataset)
+
+
+def _sft_prepare(ctx, config, name):
+  """train.epochs > 0: train.steps = ceil(epochs x set size / batch size)."""
+  t = config.train
+  if not t.epochs or not t.sft_data:
+    return config
+  size = len(sft_records(ctx, config, name))
+  t.steps = max(1, math.ceil(t.epochs * size / t.batch_size))
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  metrics.note(f'[{name}] {t.epochs:g} epochs of {size} records at batch {t.batch_size}: '
+               f'{t.steps} steps')
+  return config
+
+
+def _rejection_sampling(ctx, config, name, init_params):
+  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+  from r1jax.stages.registry import source_stage  # pylint: disable=g-import-not-at-top
+  source = source_stage(config, name)
+  if init_params is None:
+    raise ValueError(f'stage {name} samples from an earlier stage\'s params; put a trained '
+                     'stage before it (or name one in stage_from)')
+  return rejection.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules, init_params,
+                       name, source or '')
+
+
+def _report_progress(workdir, name):
+  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+  return 1 if rejection.read_report(workdir, name) is not None else None
 
 
 def _rl(ctx, config, name, init_params):
@@ -68,8 +118,12 @@ def _reward_model(ctx, config, name, init_params):
 register(Kind('pretrain', _pretrain, _train_steps, ('params',),
               'next-token training of the base model from random init', from_earlier=False))
 register(Kind('sft', _sft, _train_steps, ('params',),
-              'supervised fine-tuning from an earlier stage (train.mask_prompt: completions only)'))
+              'supervised fine-tuning from an earlier stage (train.mask_prompt: completions only)',
+              prepare=_sft_prepare))
 register(Kind('rl', _rl, lambda c: c.rl.steps, ('train', 'params'),
               'GRPO family RL with rule rewards'))
 register(Kind('reward_model', _reward_model, lambda c: c.reward_model.steps,
               ('params', 'decoder'), 'Bradley-Terry reward model on ranked response pairs'))
+register(Kind('rejection_sampling', _rejection_sampling, lambda c: 1, (),
+              'N verified samples per training prompt, filtered, plus general data: a TFDS set',
+              makes_params=False, progress=_report_progress))
