@@ -142,6 +142,12 @@ def get_config():
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
+      # RL for all scenarios (r1jax/train/rl_all.py): a reward_model stage's name turns it on;
+      # that share of each step's prompts are general prompts scored by the reward model
+      # (helpfulness on the summary after </think>, harmlessness on the whole response)
+      reward_model_stage='', general_fraction=0.25,
+      rm_helpfulness_weight=1.0, rm_harmlessness_weight=1.0,
+      match_compute_of='',      # an SFT stage: rl.steps = its training FLOPs / FLOPs per RL step
   ))
 
   # Bradley-Terry reward model on ranked pairs of the general tasks

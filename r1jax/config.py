@@ -321,6 +321,20 @@ def _validate_rl(config, data_parallel: int) -> None:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   _validate_k15(r)
+  if r.reward_model_stage:
+    from r1jax import stages  # pylint: disable=g-import-not-at-top
+    _require(r.reward_model_stage in config.stages and stages.kind_name(
+        config, r.reward_model_stage) == 'reward_model',
+             f'rl.reward_model_stage={r.reward_model_stage!r} is not a reward_model stage of '
+             f'stages={tuple(config.stages)}; name one that runs before this stage')
+    _require(0 <= r.general_fraction <= 1,
+             f'rl.general_fraction={r.general_fraction} must be in [0, 1]')
+  if r.match_compute_of:
+    from r1jax import stages  # pylint: disable=g-import-not-at-top
+    _require(r.match_compute_of in config.stages and stages.kind_name(
+        config, r.match_compute_of) in ('sft', 'pretrain'),
+             f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
+             f'stages={tuple(config.stages)}')
 
 
 def _validate_k15(r) -> None:

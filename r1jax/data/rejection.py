@@ -236,6 +236,10 @@ def run(config, workdir: str, tokenizer, mesh, rules, params, stage: str = 'reje
                                      lambda: (kept + extra, counts))
   report = dict(stage=stage, source=source_stage, dataset=name, counts=counts,
                 sampling={k.replace('eval/', ''): v for k, v in row.items()})
+  writer = metrics.MetricWriter(workdir, stage, 1, config.log.tensorboard,
+                                console_keys=('eval/accuracy', 'kept'))
+  writer.write(1, {**row, **{k: v for k, v in counts.items() if '/' not in k}})
+  writer.close()
   if jax.process_index() == 0:
     os.makedirs(os.path.dirname(report_path(workdir, stage)), exist_ok=True)
     with open(report_path(workdir, stage), 'w') as f:

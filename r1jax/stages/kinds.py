@@ -2,7 +2,8 @@
 
   pretrain      next-token training from random init (r1jax/train/pretrain.py)
   sft           the same loop from an earlier stage's params, usually with train.mask_prompt
-  rl            GRPO family from an earlier stage's params (r1jax/train/rl.py)
+  rl            GRPO family from an earlier stage's params (r1jax/train/rl.py); with
+                rl.reward_model_stage, RL for all scenarios (r1jax/train/rl_all.py)
   reward_model  Bradley-Terry reward model on ranked pairs (r1jax/train/reward_model.py)
   rejection_sampling  N samples per training prompt, verified and filtered, plus general
                 data, written as a TFDS dataset (r1jax/data/rejection.py); no checkpoint
@@ -105,8 +106,44 @@ def _report_progress(workdir, name):
 
 def _rl(ctx, config, name, init_params):
   from r1jax.train import rl  # pylint: disable=g-import-not-at-top
+  if config.rl.reward_model_stage:  # RL for all scenarios: rule rewards + the reward model
+    from r1jax.train import rl_all  # pylint: disable=g-import-not-at-top
+    return rl_all.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules,
+                      init_params=init_params, stage=name)
   return rl.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules,
                 init_params=init_params, stage=name)
+
+
+def sft_flops(config) -> float:
+  """Training FLOPs of an SFT/pretrain stage: 3 x forward FLOPs of its train.steps batches."""
+  from r1jax.models import ModelConfig, flops_per_token  # pylint: disable=g-import-not-at-top
+  t, length = config.train, config.data.seq_len
+  return 3 * flops_per_token(ModelConfig.from_config(config.model), length // 2) * (
+      t.steps * t.batch_size * length)
+
+
+def rl_step_flops(config) -> float:
+  """FLOPs of one RL step: prefill + decode of the rollout, 3 x forward per update (mu)."""
+  from r1jax.models import ModelConfig, flops_per_token  # pylint: disable=g-import-not-at-top
+  r = config.rl
+  rows, length = r.prompts_per_step * r.group_size, r.prompt_len + r.max_new_tokens
+  per_token = flops_per_token(ModelConfig.from_config(config.model), length // 2)
+  return per_token * (r.prompts_per_step * r.prompt_len + rows * r.max_new_tokens
+                      + 3 * r.num_iterations * rows * length)
+
+
+def _rl_prepare(ctx, config, name):
+  """rl.match_compute_of names an SFT stage: rl.steps = its FLOPs / the FLOPs of an RL step."""
+  other = config.rl.match_compute_of
+  if not other:
+    return config
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax.stages.registry import stage_config  # pylint: disable=g-import-not-at-top
+  target = _sft_prepare(ctx, stage_config(config, other), other)
+  config.rl.steps = max(1, round(sft_flops(target) / rl_step_flops(config)))
+  metrics.note(f'[{name}] {config.rl.steps} RL steps match the {sft_flops(target):.3g} '
+               f'training FLOPs of stage {other!r}')
+  return config
 
 
 def _reward_model(ctx, config, name, init_params):
@@ -121,7 +158,8 @@ register(Kind('sft', _sft, _train_steps, ('params',),
               'supervised fine-tuning from an earlier stage (train.mask_prompt: completions only)',
               prepare=_sft_prepare))
 register(Kind('rl', _rl, lambda c: c.rl.steps, ('train', 'params'),
-              'GRPO family RL with rule rewards'))
+              'GRPO family RL with rule rewards (and a reward model: rl.reward_model_stage)',
+              prepare=_rl_prepare))
 register(Kind('reward_model', _reward_model, lambda c: c.reward_model.steps,
               ('params', 'decoder'), 'Bradley-Terry reward model on ranked response pairs'))
 register(Kind('rejection_sampling', _rejection_sampling, lambda c: 1, (),
