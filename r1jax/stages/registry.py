@@ -155,7 +155,7 @@ def check_stages(config) -> list[str]:
       sft_data = stage_config(config, name).train.sft_data
     except ValueError:
       continue  # a bad override: validation names it
-    zero = stage_config(config, name).train.cold_start_zero_stage
+    zero = stage_config(config, name).train.get('cold_start_zero_stage')
     if zero and (zero not in stages or stages.index(zero) >= stages.index(name)
                  or not getattr(KINDS.get(kind_name(config, zero)), 'makes_params', True)):
       problems.append(f'stage {name}: train.cold_start_zero_stage={zero!r} is not an earlier '
