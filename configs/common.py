@@ -101,7 +101,7 @@ def get_config():
 
   # Reinforcement learning (r1jax/train/rl.py): GRPO and its family.
   config.rl = ml_collections.ConfigDict(dict(
-      init_from='',             # workdir of the base model ('' = this workdir's pretrain stage)
+      init_from='',             # base model's workdir ('' = this workdir's pretrain stage, 'random')
       steps=200,
       prompts_per_step=16, group_size=8,    # rollout batch = prompts_per_step * group_size
       prompt_len=112, max_new_tokens=64,
@@ -130,6 +130,11 @@ def get_config():
       success_reward='accuracy',  # the reward in [0, 1] that says an answer is correct
       max_refill_rounds=3,
       mask_truncated=False,     # DAPO: no loss on completions cut at max_new_tokens
+      # update cost (README, Performance): rows sorted by completion length and cut into
+      # update_chunks chunks, each padded to the smallest of length_buckets compiled lengths
+      # (max_new_tokens / 2^k) that holds it; gradients summed over chunks, one optimizer step
+      # (update_chunks is a maximum: the most chunks that split the rows over the data axes)
+      length_buckets=4, update_chunks=4,
       # the loss: 'grpo' (the family above) | 'kimi_k15' (k1.5 surrogate; ignores clip/KL/aggregation)
       loss='grpo',
       kimi_tau=0.05,            # k1.5 tau (paper: 0.01 at thousands of tokens; see README)

@@ -303,6 +303,7 @@ def _validate_rl(config, data_parallel: int) -> None:
   r = config.rl
   _positive(config, 'rl.steps', 'rl.prompts_per_step', 'rl.group_size', 'rl.max_new_tokens',
             'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
+  _positive(config, *(f'rl.{f}' for f in ('update_chunks', 'length_buckets') if f in r))
   _non_negative(config, 'rl.log_every', 'rl.eval_every', 'rl.max_nonfinite_in_a_row')
   _require(r.prompts_per_step % data_parallel == 0,
            f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
