@@ -81,6 +81,9 @@ def get_config():
       # with a check (r1jax/data/cold_start.py), cold_start_examples problems, written as a
       # TFDS dataset in WORKDIR/datasets
       sft_data='', cold_start_examples=2000,
+      # cold-start source (a): an earlier (R1-Zero) stage whose correct, one-language,
+      # well-formed samples (rejection_sampling.* settings and filters) join the traces
+      cold_start_zero_stage='',
       # 'rejection_sampling' = the set the latest earlier rejection_sampling stage wrote
       # epochs > 0: train.steps = ceil(epochs * set size / batch_size) (0 = train.steps)
       epochs=0.0,

@@ -41,10 +41,11 @@ def get_config(arg=None):
 
   config.data.update(languages={'en': 0.5, 'zh': 0.5}, language_switch_prob=0.3,
                      general_tasks=True, seq_len=192)
-  config.eval.update(max_new_tokens=80, prompt_len=112)
-  config.rl.update(prompt_len=112, max_new_tokens=80)
+  # 120: the longest general prompt (a decline request) is 117 tokens with the R1 preamble
+  config.eval.update(max_new_tokens=80, prompt_len=120)
+  config.rl.update(prompt_len=120, max_new_tokens=80)
   config.rejection_sampling.update(num_prompts=1024, num_samples=4, max_new_tokens=80,
-                                   num_general=256)
+                                   prompt_len=120, num_general=256)
   sft_train = {'sft_data': 'rejection_sampling', 'mask_prompt': True, 'epochs': 2.0,
                'learning_rate': 1e-3, 'warmup_steps': 20, 'eval_every': 0}
   r1_rewards = {'accuracy': 1.0, 'format': 0.5, 'language_consistency': 1.0}

@@ -62,3 +62,50 @@ def test_validation_names_the_field(mutate, message):
   mutate(config)
   with pytest.raises(ConfigError, match=message):
     validate(config, 8)
+
+
+def test_r1_pipeline_stages_and_their_hand_offs():
+  """configs/r1.py: a stage after rejection_sampling (a data stage) starts from what it
+  sampled from; the student stages start from the student base."""
+  from configs import r1
+  config = r1.get_config()
+  validate(config, 8)
+  sources = {s: stages.source_stage(config, s) for s in config.stages}
+  assert sources == {'pretrain': None, 'cold_start': 'pretrain', 'reasoning_rl': 'cold_start',
+                     'rejection_sampling': 'reasoning_rl', 'sft': 'pretrain',
+                     'reward_model': 'cold_start', 'rl_all': 'sft',
+                     'student_pretrain': 'rl_all', 'distill': 'student_pretrain',
+                     'student_rl': 'student_pretrain'}
+  assert not stages.get_kind(config, 'student_pretrain').from_earlier   # random init anyway
+  config.stage_from = {}
+  config.stages = ('pretrain', 'reasoning_rl', 'rejection_sampling', 'sft')
+  config.stage_overrides = {'sft': {'train': {'sft_data': 'rejection_sampling'}}}
+  config.stage_kinds = {}
+  assert stages.source_stage(config, 'sft') == 'reasoning_rl'   # passed through the data stage
+  assert stages.data_stage(config, 'sft', 'rejection_sampling') == 'rejection_sampling'
+
+
+@pytest.mark.parametrize('mutate, message', [
+    (lambda c: c.stage_from.update({'rl_all': 'rejection_sampling'}),
+     r"stage_from.rl_all='rejection_sampling' names a stage that writes data"),
+    (lambda c: setattr(c, 'stages', tuple(s for s in c.stages if s != 'rejection_sampling')),
+     r"stage sft: train.sft_data='rejection_sampling' needs a rejection_sampling stage"),
+    (lambda c: c.stage_overrides.rl_all.rl.update({'reward_model_stage': 'sft'}),
+     r"rl.reward_model_stage='sft' is not a reward_model stage"),
+    (lambda c: c.stage_overrides.student_rl.rl.update({'match_compute_of': 'rl_all'}),
+     r"rl.match_compute_of='rl_all' is not an sft or pretrain stage"),
+    (lambda c: c.rejection_sampling.update({'keep': 'longest'}),
+     r"rejection_sampling.keep='longest': use 'all' or 'shortest'"),
+    (lambda c: c.rejection_sampling.update({'batch_size': 12}),
+     r'rejection_sampling.batch_size=12 is not divisible by the data-parallel size 8'),
+    (lambda c: c.stage_overrides.sft.train.update({'epochs': -1.0}),
+     r'train.epochs=-1.0 must be >= 0'),
+    (lambda c: c.stage_overrides.cold_start.train.update({'cold_start_zero_stage': 'sft'}),
+     r"stage cold_start: train.cold_start_zero_stage='sft' is not an earlier stage"),
+])
+def test_r1_validation_names_the_field(mutate, message):
+  from configs import r1
+  config = r1.get_config()
+  mutate(config)
+  with pytest.raises(ConfigError, match=message):
+    validate(config, 8)

@@ -126,6 +126,24 @@ def make_traces(config, tokenizer=None, split: str = 'train') -> tuple[list[dict
   return records, counts
 
 
+def readable_zero_outputs(groups, config, tokenizer=None) -> tuple[list[dict], dict]:
+  """Cold-start source (a): R1-Zero outputs (`rejection.PromptSamples` from
+  `rejection.sample_and_verify`) that are correct, in one language and well-formed — the
+  rejection-sampling filters of config.rejection_sampling, data.seq_len included — rewritten
+  into the readable format: whitespace normalised, nothing outside the two tags,
+  ' <think> reasoning </think> <answer> answer </answer>'. Counts prefixed 'zero_'."""
+  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+  from r1jax.rewards.format import _STRICT  # pylint: disable=g-import-not-at-top
+  template = templates.get_template(config.data.template)
+  records, counts = rejection.select_samples(groups, config.rejection_sampling, tokenizer,
+                                             config.data.seq_len)
+  for r in records:
+    reasoning, answer = (' '.join(part.split()) for part in
+                         _STRICT.fullmatch(r['completion']).groups())
+    r['completion'] = template.completion(reasoning, answer)
+  return records, {f'zero_{k}': v for k, v in counts.items()}
+
+
 def _settings(config) -> dict:
   data = config.data
   return dict(tasks=list(data.tasks), difficulties=[int(d) for d in data.difficulties],
@@ -190,11 +208,22 @@ def build_dataset(data_dir: str, name: str, settings: dict, make) -> tuple[str, 
   return f'{name}/cfg_{digest}', counts
 
 
-def build_cold_start(data_dir: str, config, tokenizer) -> tuple[str, dict]:
+def build_cold_start(data_dir: str, config, tokenizer, zero=None) -> tuple[str, dict]:
   """Builds (once) the cold-start TFDS dataset under `data_dir` for these settings; returns
-  its name for `tfds.data_source` and the filter counts (also in its counts.json)."""
-  return build_dataset(data_dir, NAME, _settings(config),
-                       lambda: make_traces(config, tokenizer))
+  its name for `tfds.data_source` and the filter counts (also in its counts.json).
+  zero=(source name, make_groups): source (a) as well, `make_groups()` giving the R1-Zero
+  samples (called only when the set is built)."""
+  settings = _settings(config)
+  if zero is None:
+    return build_dataset(data_dir, NAME, settings, lambda: make_traces(config, tokenizer))
+
+  def make():
+    records, counts = make_traces(config, tokenizer)
+    extra, extra_counts = readable_zero_outputs(zero[1](), config, tokenizer)
+    counts.update(extra_counts, kept=counts['kept'] + len(extra))
+    return records + extra, counts
+  settings.update(zero_source=zero[0], rejection_sampling=config.rejection_sampling.to_dict())
+  return build_dataset(data_dir, NAME, settings, make)
 
 
 def read_records(data_dir: str, name: str) -> list[dict]:

@@ -56,23 +56,49 @@ def sft_records(ctx, config, name) -> list[dict]:
   'rejection_sampling' is the set of the latest earlier rejection_sampling stage)."""
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
-  data_dir = os.path.join(ctx.workdir, 'datasets')
+  dataset, counts = sft_dataset(ctx, config, name)
+  metrics.note(f'[{name}] SFT set {dataset}: ' + ', '.join(f'{k} {v}' for k, v in counts.items()))
+  return cold_start.read_records(os.path.join(ctx.workdir, 'datasets'), dataset)
+
+
+def sft_dataset(ctx, config, name) -> tuple[str, dict]:
+  """(TFDS name, counts) of the set train.sft_data names; counts['kept'] is its size."""
+  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
   if config.train.sft_data == 'cold_start':
-    dataset, counts = cold_start.build_cold_start(data_dir, config, ctx.tokenizer)
-  elif config.train.sft_data == 'rejection_sampling':
+    return cold_start.build_cold_start(os.path.join(ctx.workdir, 'datasets'), config,
+                                       ctx.tokenizer, zero_source(ctx, config))
+  if config.train.sft_data == 'rejection_sampling':
     from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
     stage = data_stage(config, name, 'rejection_sampling')
     report = stage and rejection.read_report(ctx.workdir, stage)
     if not report:
       raise ValueError(f"stage {name}: train.sft_data='rejection_sampling' but stage {stage!r} "
                        f'has no report in {ctx.workdir}/reports; run it first')
-    dataset, counts = report['dataset'], report['counts']
-  else:
-    raise ValueError(f"train.sft_data={config.train.sft_data!r}: use '', 'cold_start' or "
-                     "'rejection_sampling'")
-  metrics.note(f'[{name}] SFT set {dataset} in {data_dir}: ' +
-               ', '.join(f'{k} {v}' for k, v in counts.items()))
-  return cold_start.read_records(data_dir, dataset)
+    return report['dataset'], report['counts']
+  raise ValueError(f"train.sft_data={config.train.sft_data!r}: use '', 'cold_start' or "
+                   "'rejection_sampling'")
+
+
+def zero_source(ctx, config):
+  """Cold-start source (a) when train.cold_start_zero_stage names an R1-Zero stage:
+  (its name and final step, a function sampling rejection_sampling.num_samples answers to
+  each of the first rejection_sampling.num_prompts training prompts from its params)."""
+  stage = config.train.cold_start_zero_stage
+  if not stage:
+    return None
+  from r1jax.data import rejection, source  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import latest_step, load_stage_params  # pylint: disable=g-import-not-at-top
+  rs = config.rejection_sampling
+
+  def make_groups():
+    params = load_stage_params(config, ctx.workdir, stage, ctx.mesh, ctx.rules)
+    records = source.load_records(config.data, 'train')[:rs.num_prompts]
+    return rejection.sample_and_verify(
+        config, ctx.tokenizer, ctx.mesh, ctx.rules, params, records,
+        num_samples=rs.num_samples, temperature=rs.temperature,
+        max_new_tokens=rs.max_new_tokens, prompt_len=rs.prompt_len,
+        batch_size=rs.batch_size)[0]
+  return f'{stage}@{latest_step(ctx.workdir, stage)}', make_groups
 
 
 def _sft_prepare(ctx, config, name):
@@ -80,7 +106,7 @@ def _sft_prepare(ctx, config, name):
   t = config.train
   if not t.epochs or not t.sft_data:
     return config
-  size = len(sft_records(ctx, config, name))
+  size = sft_dataset(ctx, config, name)[1]['kept']
   t.steps = max(1, math.ceil(t.epochs * size / t.batch_size))
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   metrics.note(f'[{name}] {t.epochs:g} epochs of {size} records at batch {t.batch_size}: '

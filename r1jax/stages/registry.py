@@ -155,6 +155,11 @@ def check_stages(config) -> list[str]:
       sft_data = stage_config(config, name).train.sft_data
     except ValueError:
       continue  # a bad override: validation names it
+    zero = stage_config(config, name).train.get('cold_start_zero_stage')
+    if zero and (zero not in stages or stages.index(zero) >= stages.index(name)
+                 or not getattr(KINDS.get(kind_name(config, zero)), 'makes_params', True)):
+      problems.append(f'stage {name}: train.cold_start_zero_stage={zero!r} is not an earlier '
+                      f'stage with params in stages={tuple(stages)}')
     if (sft_data == 'rejection_sampling'
         and data_stage(config, name, 'rejection_sampling') is None):
       problems.append(f"stage {name}: train.sft_data='rejection_sampling' needs a "

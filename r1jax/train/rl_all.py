@@ -45,9 +45,12 @@ class MixedPrompts:
                count: int, general_fraction: float, seed: int, share_prefix: bool = False):
     texts = [template.prompt(r['question']) for r in records]
     keep = pipeline.drop_long_prompts(tokenizer, texts, prompt_len, 'rl.prompt_len')
+    general_texts = [template.prompt(p.question) for p in general_prompts]
+    keep_general = pipeline.drop_long_prompts(tokenizer, general_texts, prompt_len,
+                                              'rl.prompt_len')
+    general_prompts = [general_prompts[i] for i in keep_general]
     self.num_reasoning = len(keep)
-    self.texts = [texts[i] for i in keep] + [template.prompt(p.question)
-                                             for p in general_prompts]
+    self.texts = [texts[i] for i in keep] + [general_texts[i] for i in keep_general]
     self.metadata = ([Example.from_record(records[i]).metadata() for i in keep]
                      + [p.metadata() for p in general_prompts])
     self.encoded = pipeline.encode_prompts(tokenizer, self.texts, prompt_len, share_prefix)
@@ -166,11 +169,12 @@ class AllScenariosEvaluator(evaluate.Evaluator):
   def __init__(self, config, tokenizer, mesh, rules, rm: RewardModelReward, pool=None):
     super().__init__(config, tokenizer, mesh, rules, pool=pool)
     self.rm = rm
-    self.general_prompts = general.make_general_prompts(
-        'heldout', config.eval.num_prompts, config.data.seed + 1)
-    self.general = evaluate.Evaluator(
+    prompts = general.make_general_prompts('heldout', config.eval.num_prompts,
+                                           config.data.seed + 1)
+    self.general = evaluate.Evaluator(   # drops prompts longer than eval.prompt_len
         config, tokenizer, mesh, rules, pool=pool,
-        records=[{'question': p.question} for p in self.general_prompts])
+        records=[{'question': p.question, 'index': i} for i, p in enumerate(prompts)])
+    self.general_prompts = [prompts[r['index']] for r in self.general.records]
     self.general.sampler = self.sampler   # same shapes: one compiled sampler for both
 
   def __call__(self, params, step=None) -> dict:

@@ -63,3 +63,40 @@ def test_written_as_a_tfds_dataset_once(tmp_path, monkeypatch):
   assert list((tmp_path / 'r1jax_cold_start').glob('*/1.0.0/*.array_record*'))
   monkeypatch.setattr(cold_start, 'make_traces', None)   # a second call reads, does not build
   assert cold_start.build_cold_start(str(tmp_path), config, None) == (name, counts)
+
+
+def _zero_groups():
+  from r1jax.data import rejection
+  record = dict(question='Compute 7 + 5 - 3', task='arithmetic', answer='9', language='en')
+  sample = lambda text, correct=1.0, mixed=False: rejection.Sample(
+      text=text, answer=None, correct=correct, format=1.0, length=12, truncated=False,
+      mixed_language=mixed)
+  return [rejection.PromptSamples(record, TEMPLATE.prompt(record['question']), [
+      sample('  <think>7 + 5 = 12 .\n  12 - 3 = 9 .</think>\n<answer>9</answer> '),
+      sample(' <think> 7 + 5 = 12 . </think> <answer> 8 </answer>', correct=0.0),
+      sample(' <think> 7 + 5 = 12 . 然后 12 - 3 = 9 </think> <answer> 9 </answer>', mixed=True),
+      sample(' <think> 7 + 5 = 12 . </think> <answer> 9 </answer> so it is 9'),   # text after
+  ])]
+
+
+def test_source_a_keeps_correct_readable_zero_outputs_rewritten():
+  config = _config()
+  records, counts = cold_start.readable_zero_outputs(_zero_groups(), config)
+  assert [r['completion'] for r in records] == [
+      ' <think> 7 + 5 = 12 . 12 - 3 = 9 . </think> <answer> 9 </answer>']
+  assert (counts['zero_sampled'], counts['zero_kept_reasoning'], counts['zero_dropped_incorrect'],
+          counts['zero_dropped_mixed_language'], counts['zero_dropped_bad_format']) == (4, 1, 1, 1, 1)
+
+
+def test_source_a_joins_the_set_once(tmp_path):
+  config = _config(num=24)
+  calls = []
+  zero = ('r1_zero@10', lambda: calls.append(1) or _zero_groups())
+  name, counts = cold_start.build_cold_start(str(tmp_path), config, None, zero)
+  plain = cold_start.make_traces(config)[0]
+  records = cold_start.read_records(str(tmp_path), name)
+  assert records[:len(plain)] == plain and len(records) == len(plain) + 1 == counts['kept']
+  assert counts['zero_kept_reasoning'] == 1 and calls == [1]
+  assert name != cold_start.build_cold_start(str(tmp_path), config, None)[0]   # its own set
+  assert cold_start.build_cold_start(str(tmp_path), config, None, zero) == (name, counts)
+  assert calls == [1]   # built once: the second call reads it
