@@ -137,6 +137,7 @@ def get_config():
       curriculum_start=0.25,    # curriculum: easiest fraction of prompts eligible at step 0
       curriculum_steps=0,       # curriculum: steps until every prompt is eligible (0 = rl.steps)
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
+      prompt_set='',            # '' = config.data's train split | a curate_prompts stage's set
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
   ))
@@ -150,6 +151,16 @@ def get_config():
       learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.0,
       b1=0.9, b2=0.95, grad_clip=1.0,
       log_every=20, eval_every=100,
+  ))
+
+  # Kimi k1.5's RL prompt set (r1jax/data/curate.py; the curate_prompts stage kind).
+  config.curate = ml_collections.ConfigDict(dict(
+      num_prompts=512,          # training prompts scored (the first of config.data's train split)
+      num_samples=10,           # samples per prompt: pass rate = difficulty (k1.5: 10)
+      temperature=1.2,          # "fairly high" sampling temperature
+      max_new_tokens=0,         # 0 = rl.max_new_tokens
+      direct_thought='I know this .',  # the non-thought of the direct-answer (hack) probe
+      balance=2.0,              # no (task, difficulty) cell above this x the smallest (0 = off)
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

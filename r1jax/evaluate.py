@@ -109,13 +109,17 @@ def summarize(correct: np.ndarray, answers: list, records: list, k: int) -> dict
 class Evaluator:
   """Samples k completions for a fixed set of held-out prompts and scores them."""
 
-  def __init__(self, config, tokenizer, mesh, rules, pool=None):
+  def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None, prompts=None):
+    """`records` (default: config.data's held-out split) and their prompt texts (default:
+    the template's prompt of each question) can be given, e.g. a stage's own prompt set."""
     eval_cfg = config.eval
     self.tokenizer, self.mesh, self.pool = tokenizer, mesh, pool
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
-    records = source.load_records(config.data, 'heldout')
+    if records is None:
+      records = source.load_records(config.data, 'heldout')
     template = templates.get_template(config.data.template)
-    prompts = [template.prompt(r['question']) for r in records]
+    if prompts is None:
+      prompts = [template.prompt(r['question']) for r in records]
     keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,
                                       'eval.prompt_len')[:eval_cfg.num_prompts]
     self.records, self.prompts = [records[i] for i in keep], [prompts[i] for i in keep]
