@@ -1,11 +1,14 @@
 """The k1.5 data stages' building blocks: stage datasets round-trip through TFDS; prompt
 curation keeps per-prompt pass rates, drops easy-to-hack prompts, balances, reports, and the
 curated set drives rl.sampling='curriculum' (real sampling: tests/test_k15_stages.py)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from conftest import make_tiny_config
-from r1jax.data import curate, prompt_sampler, source, stage_data, templates
+from r1jax.data import cold_start, curate, prompt_sampler, source, stage_data, templates
+from r1jax.data.tasks import make_examples
 from r1jax.train import rl
 
 
@@ -99,3 +102,26 @@ class _StubTokenizer:
 
   def encode_batch(self, texts):
     return [[2 + (ord(c) % 100) for c in t[:150]] for t in texts]
+
+
+@pytest.mark.parametrize('language', ['en', 'zh'])
+def test_long_cot_traces_plan_reflect_try_another_way_and_verify(language):
+  config = make_tiny_config()
+  config.data.difficulties = (1, 2)
+  config.data.languages = {language: 1.0}
+  config.train.cold_start_examples = 30
+  records, counts = cold_start.make_traces(config, None, 'train', cold_start.long_cot_trace)
+  short, _ = cold_start.make_traces(config, None, 'train')
+  assert counts['kept'] == counts['generated'] == 30   # every trace verifies, one language
+  words = {'en': ('plan :', 'ok .', 'wait — check :', 'another way :'),
+           'zh': ('计划 :', '对 。', '等等 — 检查 :', '另一种方法 :')}[language]
+  for r, s in zip(records, short):
+    missing = [w for w in words if w not in r['completion']]
+    assert not missing, (missing, r['completion'])
+    assert r['completion'].endswith(f'<answer> {r["answer"]} </answer>')
+    assert len(r['completion']) > 1.8 * len(s['completion'])   # verbose enough to shorten
+  # a trace whose checks fail is an error, never a dataset row
+  bad = dataclasses.replace(make_examples(['linear_equation'], 'train', 1, 0, [1])[0],
+                            answer='99')
+  with pytest.raises(ValueError, match='x = 99 does not check'):
+    cold_start.long_cot_trace(bad, templates.get_template('r1_zero'))

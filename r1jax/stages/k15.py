@@ -3,6 +3,9 @@
   curate_prompts  the RL prompt set: pass rate of curate.num_samples samples per prompt,
                   easy-to-hack prompts dropped, balanced; a TFDS dataset with `pass_rate`
                   (r1jax/data/curate.py) that rl.prompt_set / rl.sampling='curriculum' read
+  long_cot_sft    light SFT on verified templated long-CoT traces (plan, evaluated steps,
+                  "wait — check", another way; cold_start.long_cot_trace), train.cold_start_examples
+                  problems, written as the TFDS dataset r1jax_long_cot/<stage>
 
 A data-making stage hands on the params it started from: it saves them as its one checkpoint
 (step 1), so the next stage starts from them as from any other stage, and a finished data
@@ -45,5 +48,41 @@ def _curate_prompts(ctx, config, name, init_params):
   return _pass_on(ctx, name, init_params)
 
 
+def sft_on_dataset(ctx, config, name, init_params, dataset: str, make_records, heldout=None):
+  """SFT of stage `name` on dataset `dataset`/<name>, made once by `make_records()` ->
+  (records with 'prompt' and 'completion', report) and read back on every run (a resumed
+  stage trains on exactly the saved set). `heldout` pairs give the eval loss (default: the
+  last 16 training pairs)."""
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  from r1jax.data import stage_data  # pylint: disable=g-import-not-at-top
+  from r1jax.train import pretrain  # pylint: disable=g-import-not-at-top
+  report = stage_data.read_report(data_dir(ctx), dataset, name)
+  if report is None:
+    if init_params is None:
+      raise ValueError(f'stage {name!r} has a checkpoint but no {dataset} dataset in '
+                       f'{data_dir(ctx)}; delete checkpoints/{name} to rebuild it')
+    records, report = make_records()
+    features = {k: 'text' for k in records[0]} if records else {'prompt': 'text'}
+    stage_data.write_dataset(data_dir(ctx), dataset, name, records, features, report)
+    metrics.note(f'[{name}] {dataset}/{name}: ' + ', '.join(f'{k} {v}' for k, v in
+                                                            report.items()))
+  records = stage_data.read_dataset(data_dir(ctx), f'{dataset}/{name}')
+  pairs = [(r['prompt'], r['completion']) for r in records]
+  docs = {'train': pairs, 'heldout': heldout or pairs[-16:]}
+  return pretrain.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules, name,
+                      init_params=init_params, docs=docs)
+
+
+def _long_cot_sft(ctx, config, name, init_params):
+  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+  heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout', cold_start.long_cot_trace)
+  return sft_on_dataset(
+      ctx, config, name, init_params, 'r1jax_long_cot',
+      lambda: cold_start.make_traces(config, ctx.tokenizer, 'train', cold_start.long_cot_trace),
+      heldout=[(r['prompt'], r['completion']) for r in heldout[0]])
+
+
 register(Kind('curate_prompts', _curate_prompts, _one_step, ('params',),
               'k1.5 RL prompt set: pass rates, easy-to-hack prompts dropped, balanced'))
+register(Kind('long_cot_sft', _long_cot_sft, lambda c: c.train.steps, ('params',),
+              'k1.5 long-CoT warm-up: SFT on verified planning/reflection traces'))
