@@ -12,6 +12,7 @@ answer and verdict). In code:
   row = evaluator(params, step)   # {'eval/accuracy': ..., 'eval/maj@4': ..., ...}
 """
 import collections
+import functools
 import re
 
 import jax
@@ -106,6 +107,20 @@ def summarize(correct: np.ndarray, answers: list, records: list, k: int) -> dict
   return out
 
 
+@functools.lru_cache(maxsize=16)
+def _sampler(model_cfg, sampling_cfg, mesh, rules):
+  return sampling.Sampler(model_cfg, sampling_cfg, mesh, rules)
+
+
+def shared_sampler(model_cfg, sampling_cfg, mesh, rules):
+  """One compiled sampler per (model, sampling settings, mesh, rules): the evaluations of a
+  multi-stage recipe (and its k1.5 sampling stages) compile it once, not once per stage."""
+  try:
+    return _sampler(model_cfg, sampling_cfg, mesh, tuple(rules))
+  except TypeError:  # an unhashable setting: a sampler of its own
+    return sampling.Sampler(model_cfg, sampling_cfg, mesh, rules)
+
+
 class Evaluator:
   """Samples k completions for a fixed set of held-out prompts and scores them."""
 
@@ -125,7 +140,7 @@ class Evaluator:
     self.records, self.prompts = [records[i] for i in keep], [prompts[i] for i in keep]
     self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len,
                                            field='eval.prompt_len')
-    self.sampler = sampling.Sampler(
+    self.sampler = shared_sampler(
         ModelConfig.from_config(config.model),
         sampling.SamplingConfig(
             max_new_tokens=eval_cfg.max_new_tokens, group_size=self.k,

@@ -9,6 +9,8 @@ import pytest
 from conftest import make_tiny_config
 from r1jax.data import cold_start, curate, prompt_sampler, source, stage_data, templates
 from r1jax.data.tasks import make_examples
+from r1jax.models import merge
+from r1jax.stages import k15 as k15_stages
 from r1jax.train import rl
 
 
@@ -21,8 +23,12 @@ def test_stage_dataset_round_trips_every_feature_kind(tmp_path):
                                   {'kept': 2})
   assert stage_data.read_dataset(str(tmp_path), name) == records
   assert stage_data.read_report(str(tmp_path), 'r1jax_test_rt', 's')['kept'] == 2
-  with pytest.raises(ValueError, match='kept no records'):
-    stage_data.write_dataset(str(tmp_path), 'r1jax_test_rt', 't', [], kinds, {})
+  # nothing kept: only the report, which says so
+  assert stage_data.write_dataset(str(tmp_path), 'r1jax_test_rt', 't', [], kinds,
+                                  {'kept': 0}) is None
+  assert stage_data.read_report(str(tmp_path), 'r1jax_test_rt', 't')['dataset'] is None
+  with pytest.raises(ValueError, match='lack the fields'):
+    stage_data.write_dataset(str(tmp_path), 'r1jax_test_rt', 'u', [{'q': 'a'}], kinds, {})
 
 
 def test_balance_caps_every_cell_at_ratio_times_the_smallest():
@@ -125,3 +131,58 @@ def test_long_cot_traces_plan_reflect_try_another_way_and_verify(language):
                             answer='99')
   with pytest.raises(ValueError, match='x = 99 does not check'):
     cold_start.long_cot_trace(bad, templates.get_template('r1_zero'))
+
+
+def test_shortest_correct_and_rejected_follow_the_papers_rule():
+  # lengths of 6 samples; 1, 3, 4 correct; sample 4 truncated (never chosen)
+  lengths, correct = [30, 10, 50, 14, 4, 16], [0, 1, 0, 1, 1, 1]
+  truncated = [False, False, False, False, True, False]
+  best, rejected = k15_stages.shortest_and_rejected(lengths, correct, truncated, 1.5, 10)
+  assert best == 1                       # 4 is shorter but truncated
+  assert rejected == [0, 2, 5]    # wrong first, then correct and >= 1.5 x 10 tokens
+  assert k15_stages.shortest_and_rejected(lengths, correct, truncated, 1.5, 2)[1] == [0, 2]
+  assert k15_stages.shortest_and_rejected(lengths, [0] * 6, truncated, 1.5, 2) == (None, [])
+
+
+def test_dpo_pairs_from_samples():
+  config = make_tiny_config()
+  config.long2short.update(num_samples=3, long_ratio=1.5)
+  config.dpo.max_pairs_per_prompt = 2
+  records = source.load_records(config.data, 'train')[:2]
+  out = dict(records=records, texts=['a', 'bb', 'ccc', 'd', 'e', 'f'],
+             lengths=np.array([10, 20, 40, 8, 9, 11]), truncated=np.zeros(6, bool),
+             correct=np.array([[1, 0, 1], [1, 1, 1]], np.float32))
+  pairs, report = k15_stages.dpo_pairs(config, out)
+  assert [(p['chosen'], p['rejected'], p['rejected_correct']) for p in pairs] == [
+      ('a', 'bb', 0.0), ('a', 'ccc', 1.0)]   # prompt 2: nothing >= 1.5 x 8 tokens
+  assert report == {'prompts': 2, 'pairs': 2, 'dropped/no_correct': 0,
+                    'dropped/nothing_to_reject': 1, 'rejected/wrong': 1, 'rejected/long': 1}
+  assert pairs[0]['prompt'] == templates.get_template('r1_zero').prompt(records[0]['question'])
+
+
+def test_average_params_is_the_weighted_mean():
+  rs = np.random.default_rng(0)
+  trees = [{'w': rs.normal(size=(3, 2)).astype(np.float32),
+            'b': {'x': rs.normal(size=4).astype(np.float32)}} for _ in range(3)]
+  merged = merge.average_params(trees, (1, 1, 2))
+  for key in ('w',):
+    np.testing.assert_allclose(merged[key], (trees[0][key] + trees[1][key] + 2 * trees[2][key])
+                               / 4, rtol=1e-6)
+  np.testing.assert_allclose(merge.average_params(trees[:2])['b']['x'],
+                             (trees[0]['b']['x'] + trees[1]['b']['x']) / 2, rtol=1e-6)
+  with pytest.raises(ValueError, match='merge_weights has 1 weights for 2'):
+    merge.average_params(trees[:2], (1,))
+  with pytest.raises(ValueError, match='another architecture'):
+    merge.average_params([trees[0], {'w': trees[1]['w'][:1], 'b': trees[1]['b']}])
+
+
+def test_long_short_report_compares_with_the_long_model():
+  summary = [{'stage': 'k15_rl', 'accuracy': 0.5, 'response_len': 100.0, 'step': 4},
+             {'stage': 'merge', 'accuracy': 0.49, 'response_len': 60.0, 'step': 1}]
+  report = k15_stages.long_short_report(summary, 'k15_rl', ('merge', 'dpo'))
+  (short,) = report['short']
+  assert short['length_change'] == pytest.approx(-0.4)
+  assert short['accuracy_change_points'] == pytest.approx(-1.0)
+  assert '| merge | -1.0 | -40% |' in k15_stages.report_markdown(report)
+  with pytest.raises(ValueError, match='k15_report.long_stage'):
+    k15_stages.long_short_report(summary, 'nope', ())

@@ -262,3 +262,13 @@ def long_cot_trace(example: Example, template: templates.Template) -> str:
                         words['alt'], ALTERNATIVES[example.task](example),
                         words['final'].format(answer=example.answer)])
   return template.completion(reasoning, example.answer)
+
+
+def long_cot_lines(examples, languages=('en',), num: int = 300) -> list[str]:
+  """Long-CoT traces of the first `num` examples in each language, for the tokenizer corpus
+  (data.long_cot): their words become pieces instead of letters."""
+  from r1jax.data.tasks.languages import localize  # pylint: disable=g-import-not-at-top
+  template = templates.get_template('r1_zero')
+  return [long_cot_trace(localize(ex, language), template)
+          for ex in list(examples)[:num] for language in sorted(languages)
+          if ex.language == 'en' and ex.task in ALTERNATIVES]

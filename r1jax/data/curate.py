@@ -50,14 +50,15 @@ def difficulty_bin(pass_rate: float) -> str:
 
 def sample_scored(config, tokenizer, mesh, rules, params, records, num_samples: int,
                   temperature: float, max_new_tokens: int, prompts=None,
-                  completion_prefix: str = '', pool=None) -> dict:
+                  completion_prefix: str = '', pool=None, score: bool = True) -> dict:
   """k = num_samples completions per record, verified by the accuracy reward.
 
   `prompts` (default: the template's) are what the model sees; `completion_prefix` is text
   appended to each prompt that counts as the start of the completion (it is put back in front
   of the sampled text before verification). Records whose prompt exceeds eval.prompt_len are
   left out. Returns {'records': the P kept, 'texts': [P*k] (group-major), 'lengths' int [P*k]
-  (sampled tokens), 'truncated' bool [P*k], 'correct' float [P, k]}."""
+  (sampled tokens), 'truncated' bool [P*k], 'correct' float [P, k] (None without `score`:
+  prompts without a rule-checkable answer)}."""
   from r1jax import evaluate  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
   template = templates.get_template(config.data.template)
@@ -72,10 +73,13 @@ def sample_scored(config, tokenizer, mesh, rules, params, records, num_samples: 
   kept = evaluator.records
   texts, lengths, truncated = evaluator.sample_texts(params)
   texts = [completion_prefix + t for t in texts]
-  plain = [template.prompt(r['question']) for r in kept]
-  accuracy, _ = evaluate.score_completions(texts, plain, kept, num_samples, pool)
-  return dict(records=kept, texts=texts, lengths=np.asarray(lengths),
-              truncated=np.asarray(truncated), correct=accuracy.reshape(len(kept), num_samples))
+  out = dict(records=kept, texts=texts, lengths=np.asarray(lengths),
+             truncated=np.asarray(truncated), correct=None)
+  if score:
+    plain = [template.prompt(r['question']) for r in kept]
+    accuracy, _ = evaluate.score_completions(texts, plain, kept, num_samples, pool)
+    out['correct'] = accuracy.reshape(len(kept), num_samples)
+  return out
 
 
 def balance(cells: list, ratio: float, seed: int) -> np.ndarray:
@@ -154,7 +158,11 @@ def curate_prompts(config, tokenizer, mesh, rules, params, data_dir: str, stage:
 def load_prompt_set(workdir: str, stage: str) -> list[dict]:
   """The curated records of `stage` in `workdir` (rl.prompt_set names the stage)."""
   data_dir = os.path.join(workdir, 'datasets')
-  if stage_data.read_report(data_dir, NAME, stage) is None:
+  report = stage_data.read_report(data_dir, NAME, stage)
+  if report is None:
     raise ValueError(f'rl.prompt_set={stage!r}: no curated prompt set in {data_dir}; run the '
                      f'curate_prompts stage {stage!r} before this one')
-  return stage_data.read_dataset(data_dir, f'{NAME}/{stage}')
+  if report['dataset'] is None:
+    raise ValueError(f'rl.prompt_set={stage!r}: the curated set is empty ({report}); raise '
+                     'curate.num_prompts or lower curate.num_samples')
+  return stage_data.read_dataset(data_dir, report['dataset'])

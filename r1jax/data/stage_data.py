@@ -78,26 +78,23 @@ def read_report(data_dir: str, name: str, stage: str) -> dict | None:
 
 
 def write_dataset(data_dir: str, name: str, stage: str, records: list[dict], features: dict,
-                  report: dict) -> str:
+                  report: dict) -> str | None:
   """Writes `records` as dataset `name`/`stage` under `data_dir` and then its report (with
-  the dataset name and features added); returns the name for `read_dataset`. An empty
-  record list is an error: a stage that keeps nothing has nothing to hand on."""
+  the dataset name and features added); returns the name for `read_dataset`. With no
+  records only the report is written (its 'dataset' is None) and None is returned."""
   import jax  # pylint: disable=g-import-not-at-top
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  if not records:
-    raise ValueError(f'stage {stage!r} kept no records for {name} ({report}); loosen its '
-                     'filters or sample more')
   features = dict(features)
-  missing = set(features) - set(records[0])
+  missing = set(features) - set(records[0]) if records else set()
   if missing:
     raise ValueError(f'{name}: records lack the fields {sorted(missing)}')
-  full = f'{name}/{stage}'
+  full = f'{name}/{stage}' if records else None
   if jax.process_index() == 0:
-    builder = builder_class(name, tuple(features.items()))
-    builder(records=[{k: r[k] for k in features} for r in records], data_dir=data_dir,
-            file_format='array_record', config=tfds.core.BuilderConfig(
-                name=stage, version='1.0.0', description=f'made by stage {stage}')
-            ).download_and_prepare()
+    if records:
+      builder_class(name, tuple(features.items()))(records=[{k: r[k] for k in features} for r in records], data_dir=data_dir,
+          file_format='array_record', config=tfds.core.BuilderConfig(
+              name=stage, version='1.0.0', description=f'made by stage {stage}')
+          ).download_and_prepare()
     path = _report_path(data_dir, name, stage)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:  # written last: its presence means the dataset is complete
