@@ -108,6 +108,11 @@ def curate_prompts(config, tokenizer, mesh, rules, params, data_dir: str, stage:
   if report is not None:
     return report
   cur = config.curate
+  for field in ('num_prompts', 'num_samples'):
+    if cur[field] < 1:
+      raise ValueError(f'curate.{field}={cur[field]} must be >= 1')
+  if cur.balance < 0:
+    raise ValueError(f'curate.balance={cur.balance} must be >= 0 (0 = no balancing)')
   max_new = cur.max_new_tokens or config.rl.max_new_tokens
   records = source.load_records(config.data, 'train')[:cur.num_prompts]
   metrics.note(f'[{stage}] {len(records)} prompts x {cur.num_samples} samples at temperature '

@@ -127,8 +127,11 @@ def shortest_and_rejected(lengths, correct, truncated, long_ratio: float, max_re
 def _sample_train_prompts(ctx, config, name, params, num_prompts, section):
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   from r1jax.data import curate, source  # pylint: disable=g-import-not-at-top
-  records = source.load_records(config.data, 'train')[:num_prompts]
   k, temperature, max_new = _sampling_settings(config, section)
+  if num_prompts < 1 or k < 1:
+    raise ValueError(f'stage {name!r}: its section\'s num_prompts ({num_prompts}) and '
+                     f'num_samples ({k}) must be >= 1 (long2short.* / vanilla_sft.*)')
+  records = source.load_records(config.data, 'train')[:num_prompts]
   metrics.note(f'[{name}] {len(records)} prompts x {k} samples at temperature {temperature}...')
   return curate.sample_scored(config, ctx.tokenizer, ctx.mesh, ctx.rules, params, records, k,
                               temperature, max_new)
