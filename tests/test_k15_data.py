@@ -2,14 +2,16 @@
 curation keeps per-prompt pass rates, drops easy-to-hack prompts, balances, reports, and the
 curated set drives rl.sampling='curriculum' (real sampling: tests/test_k15_stages.py)."""
 import dataclasses
+import random
 
 import numpy as np
 import pytest
 
 from conftest import make_tiny_config
 from r1jax.data import cold_start, curate, prompt_sampler, source, stage_data, templates
-from r1jax.data.tasks import make_examples
+from r1jax.data.tasks import general, make_examples
 from r1jax.models import merge
+from r1jax.rewards import oracle
 from r1jax.stages import k15 as k15_stages
 from r1jax.train import rl
 
@@ -186,3 +188,26 @@ def test_long_short_report_compares_with_the_long_model():
   assert '| merge | -1.0 | -40% |' in k15_stages.report_markdown(report)
   with pytest.raises(ValueError, match='k15_report.long_stage'):
     k15_stages.long_short_report(summary, 'nope', ())
+
+
+def test_vanilla_sft_keeps_verified_reasoning_and_the_oracles_top_general_answer():
+  config = make_tiny_config()
+  config.vanilla_sft.num_samples = 2
+  records = source.load_records(config.data, 'train')[:2]
+  reasoning = dict(records=records, texts=['w', 'r1', 'r2', 'r22'], lengths=np.array([5, 9, 7, 4]),
+                   truncated=np.array([False, False, False, False]),
+                   correct=np.array([[0, 1], [0, 0]], np.float32))
+  prompts = general.make_general_prompts('train', 3, seed=0)   # use_words, explain, decline
+  good = general.good_response(prompts[1], random.Random(0))
+  general_out = dict(records=[{'question': q.question, 'index': i} for i, q in enumerate(prompts)],
+                     texts=['gibberish', 'more gibberish', good, 'nonsense', 'x', 'y'])
+  out, report = k15_stages.vanilla_records(config, reasoning, prompts, general_out)
+  assert [r['completion'] for r in out if r['source'] == 'rejection'] == ['r1']   # only right
+  ranked = [r['completion'] for r in out if r['source'] == 'ranked']
+  assert ranked[1] == good                        # the model's own top answer (tie: model first)
+  for prompt, answer in zip(prompts, ranked):     # always a best-ranked candidate
+    seeds = general.candidate_responses(prompt, random.Random('any'))
+    assert oracle.preference(prompt.metadata(), answer) == max(
+        oracle.preference(prompt.metadata(), c) for c in seeds.values())
+  assert report['kept/reasoning'] == 1 and report['kept/general'] == 3
+  assert report['general_top_from_model'] == 1

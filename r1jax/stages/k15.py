@@ -211,13 +211,44 @@ def _dpo(ctx, config, name, init_params):
                  stage=name)
 
 
-def _vanilla_sft(ctx, config, name, init_params):
-  """Reasoning prompts: the shortest verified sample; general prompts: the oracle's top
-  answer among the model's samples and the templated seed answers."""
+def vanilla_records(config, reasoning, general_prompts, general_out) -> tuple[list, dict]:
+  """k1.5's vanilla SFT set from `curate.sample_scored` outputs: per reasoning prompt the
+  shortest verified sample (rejection sampling; none kept when none is right); per general
+  prompt (`general_out['records']` carry the prompt's 'index') the oracle's top answer among
+  the model's samples and the templated seed answers (ties: the model's own first)."""
   import random  # pylint: disable=g-import-not-at-top
-  from r1jax.data import curate, templates  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import general  # pylint: disable=g-import-not-at-top
   from r1jax.rewards import oracle  # pylint: disable=g-import-not-at-top
+  k = config.vanilla_sft.num_samples
+  records = []
+  for p, record in enumerate(reasoning['records']):
+    rows = slice(p * k, (p + 1) * k)
+    best, _ = shortest_and_rejected(reasoning['lengths'][rows], reasoning['correct'][p],
+                                    reasoning['truncated'][rows], 1.0, 0)
+    if best is not None:
+      records.append(dict(prompt=_prompt_text(config, record),
+                          completion=reasoning['texts'][p * k + best], source='rejection'))
+  report = {'reasoning_prompts': len(reasoning['records']), 'kept/reasoning': len(records)}
+  from_model = 0
+  for p, record in enumerate(general_out['records']):
+    prompt = general_prompts[int(record['index'])]
+    seed_answers = general.candidate_responses(prompt, random.Random(f'vanilla:{p}'))
+    candidates = [(t, 'model') for t in general_out['texts'][p * k:(p + 1) * k]] + [
+        (t, 'seed') for t in seed_answers.values()]
+    scores = [oracle.preference(prompt.metadata(), t) for t, _ in candidates]
+    top = int(np.argmax(scores))
+    from_model += candidates[top][1] == 'model'
+    records.append(dict(prompt=_prompt_text(config, record), completion=candidates[top][0],
+                        source='ranked'))
+  report.update({'general_prompts': len(general_out['records']),
+                 'kept/general': len(general_out['records']),
+                 'general_top_from_model': from_model, 'kept': len(records)})
+  return records, report
+
+
+def _vanilla_sft(ctx, config, name, init_params):
+  from r1jax.data import curate  # pylint: disable=g-import-not-at-top
+  from r1jax.data.tasks import general  # pylint: disable=g-import-not-at-top
   cfg = config.vanilla_sft
   _require_start(name, init_params)
 
@@ -225,35 +256,13 @@ def _vanilla_sft(ctx, config, name, init_params):
     k, temperature, max_new = _sampling_settings(config, cfg)
     reasoning = _sample_train_prompts(ctx, config, name, init_params, cfg.num_reasoning_prompts,
                                       cfg)
-    records, report = [], {'reasoning_prompts': len(reasoning['records'])}
-    for p, record in enumerate(reasoning['records']):
-      rows = slice(p * k, (p + 1) * k)
-      best, _ = shortest_and_rejected(reasoning['lengths'][rows], reasoning['correct'][p],
-                                      reasoning['truncated'][rows], 1.0, 0)
-      if best is not None:
-        records.append(dict(prompt=_prompt_text(config, record),
-                            completion=reasoning['texts'][p * k + best], source='rejection'))
-    report['kept/reasoning'] = len(records)
     prompts = general.make_general_prompts('train', cfg.num_general_prompts,
                                            int(config.data.seed))
-    template = templates.get_template(config.data.template)
-    texts = [template.prompt(q.question) for q in prompts]
-    sampled = curate.sample_scored(config, ctx.tokenizer, ctx.mesh, ctx.rules, init_params,
-                                   [{'question': q.question} for q in prompts], k, temperature,
-                                   max_new, score=False) if prompts else None
-    from_model = 0
-    for p, prompt in enumerate(prompts):
-      meta = prompt.metadata()
-      seed_answers = general.candidate_responses(prompt, random.Random(f'vanilla:{p}'))
-      candidates = [(t, 'model') for t in sampled['texts'][p * k:(p + 1) * k]] + [
-          (t, 'seed') for t in seed_answers.values()]
-      scores = [oracle.preference(meta, t) for t, _ in candidates]
-      top = int(np.argmax(scores))   # ties: the model's own answer first
-      from_model += candidates[top][1] == 'model'
-      records.append(dict(prompt=texts[p], completion=candidates[top][0], source='ranked'))
-    report.update({'general_prompts': len(prompts), 'kept/general': len(prompts),
-                   'general_top_from_model': from_model, 'kept': len(records)})
-    return records, report
+    general_out = curate.sample_scored(
+        config, ctx.tokenizer, ctx.mesh, ctx.rules, init_params,
+        [{'question': q.question, 'index': i} for i, q in enumerate(prompts)], k, temperature,
+        max_new, score=False) if prompts else {'records': [], 'texts': []}
+    return vanilla_records(config, reasoning, prompts, general_out)
   return sft_on_dataset(ctx, config, name, init_params, 'r1jax_vanilla_sft', make_records)
 
 
