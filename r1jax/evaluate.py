@@ -122,16 +122,17 @@ def shared_sampler(model_cfg, sampling_cfg, mesh, rules):
 
 
 class Evaluator:
-  """Samples k completions for a fixed set of held-out prompts and scores them."""
+  """Samples k completions for a fixed set of held-out prompts and scores them; `records`
+  (task records) replaces the held-out split (r1jax/data/rejection.py samples training
+  prompts with it)."""
 
   def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None, prompts=None):
-    """`records` (default: config.data's held-out split) and their prompt texts (default:
-    the template's prompt of each question) can be given, e.g. a stage's own prompt set."""
+    """`prompts`: the records' prompt texts (default: the template's prompt of each
+    question), e.g. k1.5's direct-answer probe (r1jax/data/curate.py)."""
     eval_cfg = config.eval
     self.tokenizer, self.mesh, self.pool = tokenizer, mesh, pool
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
-    if records is None:
-      records = source.load_records(config.data, 'heldout')
+    records = source.load_records(config.data, 'heldout') if records is None else records
     template = templates.get_template(config.data.template)
     if prompts is None:
       prompts = [template.prompt(r['question']) for r in records]
