@@ -19,8 +19,10 @@ Dropped, counted in the report:
                     pass rate: hard < 1/3 <= medium < 2/3 <= easy) and no cell keeps more than
                     curate.balance x the smallest non-empty cell (seeded subsample; 0 = off)
 
-`sample_scored` is the small sample-k-and-verify function the k1.5 stages share (curation,
-shortest rejection sampling, DPO pairs, vanilla SFT); it samples through evaluate.Evaluator.
+`sample_scored` is what the k1.5 stages sample with (curation, shortest rejection sampling,
+DPO pairs, vanilla SFT): R1's `rejection.sample_and_verify` for plain prompts, and
+evaluate.Evaluator directly (prompts given) for the direct-answer probe and the general
+prompts, which have no verifier.
 """
 import collections
 import os
@@ -62,6 +64,17 @@ def sample_scored(config, tokenizer, mesh, rules, params, records, num_samples: 
   from r1jax import evaluate  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
   template = templates.get_template(config.data.template)
+  if score and prompts is None and not completion_prefix:  # the common case: R1's sampler
+    from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+    groups, _ = rejection.sample_and_verify(
+        config, tokenizer, mesh, rules, params, records, num_samples=num_samples,
+        temperature=temperature, max_new_tokens=max_new_tokens,
+        batch_size=min(config.eval.batch_size, len(records)), pool=pool)
+    samples = [s for g in groups for s in g.samples]
+    return dict(records=[g.record for g in groups], texts=[s.text for s in samples],
+                lengths=np.array([s.length for s in samples]),
+                truncated=np.array([s.truncated for s in samples]),
+                correct=np.array([[s.correct for s in g.samples] for g in groups], np.float32))
   if prompts is None:
     prompts = [template.prompt(r['question']) for r in records]
   cfg = ml_collections.ConfigDict(config.to_dict())
