@@ -64,6 +64,8 @@ def get_config():
       # The general tasks (r1jax/data/tasks/general.py: no rule-checkable answer) are used by
       # some stage (reward_model, ...): the tokenizer is trained on their text too.
       general_tasks=False,
+      # k1.5's long-CoT warm-up traces (cold_start.long_cot_trace) are in the tokenizer corpus
+      long_cot=False,
   ))
 
   # Device mesh (data, fsdp, tensor); -1 takes the remaining devices.
@@ -148,6 +150,7 @@ def get_config():
       curriculum_start=0.25,    # curriculum: easiest fraction of prompts eligible at step 0
       curriculum_steps=0,       # curriculum: steps until every prompt is eligible (0 = rl.steps)
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
+      prompt_set='',            # '' = config.data's train split | a curate_prompts stage's set
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
       # RL for all scenarios (r1jax/train/rl_all.py): a reward_model stage's name turns it on;
@@ -182,6 +185,49 @@ def get_config():
       keep='all',               # 'all' | 'shortest' (the shortest correct one per prompt)
       max_per_prompt=0,         # keep at most this many per prompt (0 = all)
       num_general=256,          # non-reasoning records (general tasks) added
+  ))
+
+  # Kimi k1.5's RL prompt set (r1jax/data/curate.py; the curate_prompts stage kind).
+  config.curate = ml_collections.ConfigDict(dict(
+      num_prompts=512,          # training prompts scored (the first of config.data's train split)
+      num_samples=10,           # samples per prompt: pass rate = difficulty (k1.5: 10)
+      temperature=1.2,          # "fairly high" sampling temperature
+      max_new_tokens=0,         # 0 = rl.max_new_tokens
+      direct_thought='I know this .',  # the non-thought of the direct-answer (hack) probe
+      balance=2.0,              # no (task, difficulty) cell above this x the smallest (0 = off)
+  ))
+
+  # k1.5 vanilla SFT data (the vanilla_sft stage kind): reasoning prompts by rejection
+  # sampling, general prompts (data/tasks/general.py) ranked by the oracle.
+  config.vanilla_sft = ml_collections.ConfigDict(dict(
+      num_reasoning_prompts=256, num_general_prompts=64,
+      num_samples=4, temperature=1.0,
+      max_new_tokens=0,         # 0 = rl.max_new_tokens
+  ))
+
+  # The k15_report stage: long-CoT model against the long2short ones (WORKDIR/k15_report.md).
+  config.k15_report = ml_collections.ConfigDict(dict(
+      long_stage='k15_rl', short_stages=('merge', 'shortest_rs', 'dpo', 'length_rl')))
+
+  # k1.5 long2short data (r1jax/stages/k15.py): shortest rejection sampling, DPO pairs, merging.
+  config.long2short = ml_collections.ConfigDict(dict(
+      num_prompts=256,          # training prompts sampled (shortest_rs, dpo)
+      num_samples=8,            # samples per prompt (k1.5: 8)
+      temperature=1.0,
+      max_new_tokens=0,         # 0 = rl.max_new_tokens
+      long_ratio=1.5,           # dpo: correct answers >= this x the shortest correct are rejected
+      merge_stages=(),          # merge: the stages whose final params are averaged
+      merge_weights=(),         # their weights (empty = equal; normalised to sum 1)
+  ))
+
+  # DPO on long2short pairs (r1jax/train/dpo.py); the reference is the start model, frozen.
+  config.dpo = ml_collections.ConfigDict(dict(
+      steps=100, batch_size=16,   # pairs per step
+      beta=0.1,                   # DPO temperature on the log-ratio
+      max_pairs_per_prompt=2,     # rejected answers paired with each shortest correct one
+      learning_rate=1e-5, warmup_steps=0, min_lr_ratio=1.0, weight_decay=0.0,
+      b1=0.9, b2=0.95, grad_clip=1.0,
+      log_every=10,
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

@@ -12,6 +12,7 @@ answer and verdict). In code:
   row = evaluator(params, step)   # {'eval/accuracy': ..., 'eval/maj@4': ..., ...}
 """
 import collections
+import functools
 import re
 
 import jax
@@ -106,24 +107,41 @@ def summarize(correct: np.ndarray, answers: list, records: list, k: int) -> dict
   return out
 
 
+@functools.lru_cache(maxsize=16)
+def _sampler(model_cfg, sampling_cfg, mesh, rules):
+  return sampling.Sampler(model_cfg, sampling_cfg, mesh, rules)
+
+
+def shared_sampler(model_cfg, sampling_cfg, mesh, rules):
+  """One compiled sampler per (model, sampling settings, mesh, rules): the evaluations of a
+  multi-stage recipe (and its k1.5 sampling stages) compile it once, not once per stage."""
+  try:
+    return _sampler(model_cfg, sampling_cfg, mesh, tuple(rules))
+  except TypeError:  # an unhashable setting: a sampler of its own
+    return sampling.Sampler(model_cfg, sampling_cfg, mesh, rules)
+
+
 class Evaluator:
   """Samples k completions for a fixed set of held-out prompts and scores them; `records`
   (task records) replaces the held-out split (r1jax/data/rejection.py samples training
   prompts with it)."""
 
-  def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None):
+  def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None, prompts=None):
+    """`prompts`: the records' prompt texts (default: the template's prompt of each
+    question), e.g. k1.5's direct-answer probe (r1jax/data/curate.py)."""
     eval_cfg = config.eval
     self.tokenizer, self.mesh, self.pool = tokenizer, mesh, pool
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
     records = source.load_records(config.data, 'heldout') if records is None else records
     template = templates.get_template(config.data.template)
-    prompts = [template.prompt(r['question']) for r in records]
+    if prompts is None:
+      prompts = [template.prompt(r['question']) for r in records]
     keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,
                                       'eval.prompt_len')[:eval_cfg.num_prompts]
     self.records, self.prompts = [records[i] for i in keep], [prompts[i] for i in keep]
     self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len,
                                            field='eval.prompt_len')
-    self.sampler = sampling.Sampler(
+    self.sampler = shared_sampler(
         ModelConfig.from_config(config.model),
         sampling.SamplingConfig(
             max_new_tokens=eval_cfg.max_new_tokens, group_size=self.k,

@@ -447,3 +447,23 @@ def bradley_terry_loss(chosen_scores, rejected_scores):
   metrics = {'loss': loss, 'pair_accuracy': jnp.mean((margin > 0).astype(jnp.float32)),
              'margin': jnp.mean(margin)}
   return loss, metrics
+
+
+# ---------------------------------------------------------------------------- DPO
+
+def dpo_loss(chosen_logp, rejected_logp, ref_chosen_logp, ref_rejected_logp, beta):
+  """DPO (Rafailov et al. 2023, eq. 7): -mean log sigmoid(beta * (log pi(y_c)/pi_ref(y_c) -
+  log pi(y_r)/pi_ref(y_r))), on sequence log-probs [B] (completion tokens summed). k1.5's
+  long2short pairs: chosen = the shortest correct answer, rejected = a wrong or long one.
+  Returns (loss, metrics): reward_accuracy (implicit reward of chosen > rejected), margin,
+  chosen_reward and rejected_reward (beta * log-ratio, means)."""
+  if beta <= 0:
+    raise ValueError(f'dpo.beta={beta} must be > 0 (e.g. 0.1)')
+  f32 = lambda x: jnp.asarray(x, jnp.float32)
+  chosen_reward = beta * (f32(chosen_logp) - f32(ref_chosen_logp))
+  rejected_reward = beta * (f32(rejected_logp) - f32(ref_rejected_logp))
+  margin = chosen_reward - rejected_reward
+  loss = -jnp.mean(jax.nn.log_sigmoid(margin))
+  return loss, {'loss': loss, 'reward_accuracy': jnp.mean((margin > 0).astype(jnp.float32)),
+                'margin': jnp.mean(margin), 'chosen_reward': jnp.mean(chosen_reward),
+                'rejected_reward': jnp.mean(rejected_reward)}

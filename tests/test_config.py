@@ -54,7 +54,7 @@ def test_open_fields_accept_any_name():
     ('model.n_kv_heads', 3, r'model.n_heads=4 is not a multiple of model.n_kv_heads=3'),
     ('model.dtype', 'fp8', r"model.dtype='fp8': use one of"),
     ('model.head_dim', 7, r'head size 7 must be even for RoPE'),
-    ('stages', ('pretrain', 'dpo'), r"unknown stage\(s\) \['dpo'\]"),
+    ('stages', ('pretrain', 'ppo'), r"unknown stage\(s\) \['ppo'\]"),
     ('train.steps', 0, r'train.steps=0 must be positive'),
     ('train.min_lr_ratio', 2.0, r'train.min_lr_ratio=2.0 must be in \[0, 1\]'),
     ('data.source', 'hub', r"data.source='hub': use 'synthetic', 'tfds' or 'reasoning_gym'"),

@@ -508,3 +508,27 @@ def test_penalized_advantages_do_not_normalise_the_penalty():
   # drgrpo: the same as advantages of the shaped reward
   np.testing.assert_allclose(losses.penalized_advantages(rewards, penalty, G, 'drgrpo'),
                              losses.group_advantages(rewards - penalty, G, 'drgrpo'), atol=1e-6)
+
+
+def test_dpo_loss_and_gradient_match_numpy():
+  rs = np.random.default_rng(7)
+  pc, pr, rc, rr = (rs.normal(-20, 5, 6).astype(np.float32) for _ in range(4))
+  beta = 0.3
+  z = beta * ((pc - rc) - (pr - rr))
+  want = np.mean(np.log1p(np.exp(-z)))                     # -log sigmoid(z)
+  loss, m = losses.dpo_loss(pc, pr, rc, rr, beta)
+  np.testing.assert_allclose(float(loss), want, rtol=1e-5)
+  np.testing.assert_allclose(float(m['reward_accuracy']), np.mean(z > 0))
+  np.testing.assert_allclose(float(m['margin']), z.mean(), rtol=1e-5)
+  np.testing.assert_allclose(float(m['chosen_reward']), beta * np.mean(pc - rc), rtol=1e-5)
+  # d loss / d chosen_logp = -beta sigmoid(-z) / B; rejected gets the opposite sign
+  grad_c, grad_r = jax.grad(lambda c, r: losses.dpo_loss(c, r, rc, rr, beta)[0],
+                            argnums=(0, 1))(pc, pr)
+  sig = 1 / (1 + np.exp(z))
+  np.testing.assert_allclose(np.asarray(grad_c), -beta * sig / 6, rtol=1e-4)
+  np.testing.assert_allclose(np.asarray(grad_r), beta * sig / 6, rtol=1e-4)
+  # at the reference the loss is log 2
+  np.testing.assert_allclose(float(losses.dpo_loss(rc, rr, rc, rr, beta)[0]), np.log(2),
+                             rtol=1e-6)
+  with pytest.raises(ValueError, match='dpo.beta'):
+    losses.dpo_loss(pc, pr, rc, rr, 0.0)

@@ -44,7 +44,7 @@ def test_overrides_apply_to_their_stage_only():
 
 
 @pytest.mark.parametrize('mutate, message', [
-    (lambda c: setattr(c, 'stages', ('pretrain', 'dpo')), r"unknown stage\(s\) \['dpo'\]"),
+    (lambda c: setattr(c, 'stages', ('pretrain', 'ppo')), r"unknown stage\(s\) \['ppo'\]"),
     (lambda c: setattr(c, 'stages', ('pretrain', 'sft', 'sft')), 'repeats a name'),
     (lambda c: c.stage_from.update({'cold_start': 'sft'}),
      r"stage_from.cold_start='sft' is not an earlier stage"),
@@ -55,7 +55,7 @@ def test_overrides_apply_to_their_stage_only():
      r'stage_overrides.cold_start.train.steps'),
     (lambda c: c.stage_overrides.cold_start.train.update({'steps': 0}),
      r'stage cold_start \(with its stage_overrides\): train.steps=0 must be positive'),
-    (lambda c: c.stage_kinds.update({'sft': 'dpo'}), r"unknown stage\(s\) \['sft'\]"),
+    (lambda c: c.stage_kinds.update({'sft': 'ppo'}), r"unknown stage\(s\) \['sft'\]"),
 ])
 def test_validation_names_the_field(mutate, message):
   config = _r1_like()

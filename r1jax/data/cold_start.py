@@ -88,11 +88,14 @@ def worked_trace(example: Example, template: templates.Template) -> str:
   return template.completion(f'{reasoning} {check}', example.answer)
 
 
-def make_traces(config, tokenizer=None, split: str = 'train') -> tuple[list[dict], dict]:
+def make_traces(config, tokenizer=None, split: str = 'train',
+                trace=worked_trace) -> tuple[list[dict], dict]:
   """The filtered traces of config.data's `split` problems (train.cold_start_examples of the
   training split, data.num_heldout of the held-out one), and the counts of each filter:
   {'generated', 'dropped_incorrect', 'dropped_mixed_language', 'dropped_too_long', 'kept',
-  'kept/<language>', 'kept/<task>'}. Without a tokenizer the length filter is off."""
+  'kept/<language>', 'kept/<task>'}. Without a tokenizer the length filter is off.
+  `trace(example, template)` writes each completion (k1.5's long-CoT warm-up passes
+  `long_cot_trace`)."""
   from r1jax import evaluate, rewards  # pylint: disable=g-import-not-at-top
   data, template = config.data, templates.get_template(config.data.template)
   num = config.train.cold_start_examples if split == 'train' else data.num_heldout
@@ -100,7 +103,7 @@ def make_traces(config, tokenizer=None, split: str = 'train') -> tuple[list[dict
                            tuple(data.difficulties))
   examples = assign_languages(examples, data.languages, int(data.seed))
   prompts = [template.prompt(ex.question) for ex in examples]
-  completions = [worked_trace(ex, template) for ex in examples]
+  completions = [trace(ex, template) for ex in examples]
   batch = rewards.RewardBatch(completions, prompts, [ex.metadata() for ex in examples])
   correct = rewards.compute_rewards(batch, {'accuracy': 1.0})[1]['accuracy'] == 1.0
   mixed = np.array([evaluate.mixed_language(c, ex.language)
@@ -234,3 +237,76 @@ def read_records(data_dir: str, name: str) -> list[dict]:
                             builder_kwargs={'file_format': 'array_record'})
   return [{k: v.decode('utf-8') if isinstance(v, bytes) else str(v)
            for k, v in source[i].items()} for i in range(len(source))]
+
+
+# ---------------------------------------------------------------------------- k1.5 long CoT
+# Kimi k1.5 sec. 2.3's long-CoT warm-up: traces that plan, evaluate each intermediate step,
+# reflect ("wait — check ...") and try an alternative before answering. They are deliberately
+# redundant (each result restated, the answer checked twice), so long2short has something to cut.
+
+_LONG_WORDS = {
+    'en': dict(plan='plan : work it out step by step , then check it another way .',
+               ok='so {c} , ok .', wait='wait — check :', alt='another way :',
+               final='both ways agree , so the answer is {answer} .'),
+    'zh': dict(plan='计划 : 一步一步算 , 再用另一种方法检查 。', ok='所以 {c} , 对 。',
+               wait='等等 — 检查 :', alt='另一种方法 :', final='两种方法一致 , 所以答案是 {answer} 。'),
+}
+
+
+def _arithmetic_alternative(example: Example) -> str:
+  """A running total, left to right: '17 , - 5 -> 12 , + 6 -> 18 .'"""
+  steps = [s.split() for s in cot_steps(example.cot)]
+  return ' , '.join([steps[0][0]] + [f'{op} {b} -> {c}' for _, op, b, _, c in steps]) + ' .'
+
+
+def _linear_alternative(example: Example) -> str:
+  """x from the coefficients at once: 'x = ( 15 - 1 ) / 4 = 7/2 .'"""
+  equation = example.question.split(':', 1)[1]
+  lhs, rhs = (s.strip() for s in equation.split('='))
+  zero, one = fractions.Fraction(0), fractions.Fraction(1)
+  slope = _linear_value(lhs, one) - _linear_value(lhs, zero) - (
+      _linear_value(rhs, one) - _linear_value(rhs, zero))
+  constant = _linear_value(rhs, zero) - _linear_value(lhs, zero)
+  if slope == 0 or constant / slope != fractions.Fraction(example.answer.replace(' ', '')):
+    raise ValueError(f'{example.question}: the coefficients do not give x = {example.answer}')
+  return (f'x = ( {_linear_value(rhs, zero)} - {_linear_value(lhs, zero)} ) / {slope} = '
+          f'{example.answer} .')
+
+
+def _countdown_alternative(example: Example) -> str:
+  """The steps with the operands of + and * swapped: '4 * 5 = 20 . 7 + 20 = 27 .'"""
+  parts = []
+  for step in cot_steps(example.cot):
+    a, op, b, _, c = step.split()
+    parts.append(f'{b} {op} {a} = {c} .' if op in '+*' else f'{a} {op} {b} = {c} .')
+  return ' '.join(parts)
+
+
+_STEP_END = {'en': '.', 'zh': '。'}
+ALTERNATIVES = {'arithmetic': _arithmetic_alternative, 'linear_equation': _linear_alternative,
+                'countdown': _countdown_alternative}
+
+
+def long_cot_trace(example: Example, template: templates.Template) -> str:
+  """The completion: a plan, each step followed by an evaluation of its result, a reflection
+  that checks the answer ("wait — check : ..."), an alternative route to it, and the answer
+  restated; in the example's language."""
+  words, end = _LONG_WORDS[example.language], _STEP_END[example.language]
+  steps = cot_steps(example.cot)
+  rendered = cot_steps(render_cot(example.cot, example.language).replace(end, '.'))
+  worked = ' '.join(f'{r} {end} ' + words['ok'].format(c=s.rsplit('=', 1)[1].strip())
+                    for r, s in zip(rendered, steps))
+  reasoning = ' '.join([words['plan'], worked, words['wait'], CHECKS[example.task](example),
+                        words['alt'], ALTERNATIVES[example.task](example),
+                        words['final'].format(answer=example.answer)])
+  return template.completion(reasoning, example.answer)
+
+
+def long_cot_lines(examples, languages=('en',), num: int = 300) -> list[str]:
+  """Long-CoT traces of the first `num` examples in each language, for the tokenizer corpus
+  (data.long_cot): their words become pieces instead of letters."""
+  from r1jax.data.tasks.languages import localize  # pylint: disable=g-import-not-at-top
+  template = templates.get_template('r1_zero')
+  return [long_cot_trace(localize(ex, language), template)
+          for ex in list(examples)[:num] for language in sorted(languages)
+          if ex.language == 'en' and ex.task in ALTERNATIVES]

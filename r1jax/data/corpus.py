@@ -106,7 +106,8 @@ def language_lines(examples: Iterable[Example], num: int = 200) -> list[str]:
 def extra_tokenizer_lines(data_config, examples: list[Example]) -> list[str]:
   """What the tokenizer needs beyond the task corpus for these data settings: the words of
   every language when data.languages or data.language_switch_prob bring a second one in, the
-  general tasks' prompts and responses with data.general_tasks. Empty for the English-only
+  general tasks' prompts and responses with data.general_tasks, k1.5's long-CoT traces with
+  data.long_cot. Empty for the English-only
   defaults, so their tokenizer is unchanged."""
   lines = []
   languages = {l for l, p in (getattr(data_config, 'languages', None) or {'en': 1.0}).items()
@@ -115,6 +116,9 @@ def extra_tokenizer_lines(data_config, examples: list[Example]) -> list[str]:
     lines += language_lines(examples)
   if getattr(data_config, 'general_tasks', False):
     lines += general_lines()
+  if getattr(data_config, 'long_cot', False):  # k1.5's long-CoT warm-up traces
+    from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+    lines += cold_start.long_cot_lines(examples, languages)
   return lines
 
 

@@ -21,6 +21,7 @@ import orbax.checkpoint as ocp
 from r1jax import checkpoint, metrics, sharding
 from r1jax.models import ModelConfig, init_params
 from r1jax.stages import kinds  # noqa: F401  (registers the kinds)
+from r1jax.stages import k15  # noqa: F401  (registers the Kimi k1.5 kinds)
 from r1jax.stages.registry import (DEFAULT_KINDS, KINDS, Kind, check_stages, data_stage,
                                    get_kind, kind_name, register, source_stage, stage_config)
 

@@ -626,7 +626,12 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
   metrics.note(f'[{stage}] Verifier pool, prompts and compiled rollout/update...')
   if make_trainer is None:
     template = templates.get_template(config.data.template)
-    prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
+    if rl_cfg.prompt_set:  # a curated set (k1.5): records carry pass_rate = difficulty
+      from r1jax.data import curate  # pylint: disable=g-import-not-at-top
+      records = curate.load_prompt_set(workdir, rl_cfg.prompt_set)
+    else:
+      records = source.load_records(config.data, 'train')
+    prompts = TaskPrompts(records, tokenizer, template,
                           rl_cfg.prompt_len, seed=config.seed + 1,
                           share_prefix=config.data.share_prefix)
     make_trainer = lambda params: GRPOTrainer(config, tokenizer, mesh, rules, params, prompts)
