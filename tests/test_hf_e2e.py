@@ -1,5 +1,6 @@
 """End to end with an imported model: a tiny Hugging Face Qwen2 directory -> GRPO steps on a
-GSM8K-format fixture (TFDS builder) and on a reasoning-gym task -> export -> transformers
+GSM8K-format fixture (TFDS builder) and on a reasoning-gym task -> export of the workdir's
+checkpoint -> transformers
 loads and generates from it. Plus the stage hand-over rule: a checkpoint's tokenizer travels
 with it, and a config whose tokenizer/data settings differ is refused."""
 import json
@@ -68,11 +69,25 @@ def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path):
                            params, before)
     assert max(jax.tree.leaves(changed)) > 0  # GRPO moved the imported weights
 
-  # export the reasoning-gym run and let transformers generate from it
-  out = str(tmp_path / 'export')
+  # the evaluation CLI on the GSM8K run's checkpoint (held-out = the 'test' split), and on the
+  # imported model itself (a workdir without checkpoints)
+  from r1jax import evaluate
+  for workdir, origin in ((str(tmp_path / 'run_gsm8k'), 'rl step 2'),
+                          (str(tmp_path / 'eval_only'), hf_dir)):
+    row = evaluate.run_cli(runs['gsm8k'], workdir)
+    results = json.load(open(os.path.join(workdir, 'eval', 'results.json')))
+    assert origin in results['source'] and results['k'] == 2
+    done = [json.loads(l) for l in open(os.path.join(workdir, 'eval', 'completions.jsonl'))]
+    assert len(done) == 8 * 2
+    assert sorted({d['gold'] for d in done}) == sorted(
+        {g['answer'].split('#### ')[1] for g in GSM8K[16:24]})
+    assert results['eval/accuracy'] == row['eval/accuracy'] == np.mean([d['correct'] for d in done])
+    assert '| accuracy |' in open(os.path.join(workdir, 'eval', 'results.md')).read()
+
+  # export the reasoning-gym run's final checkpoint (what `python -m r1jax.models.hf export`
+  # does) and let transformers generate from it
+  out = hf.export_stage(runs['rg'], str(tmp_path / 'run_rg'), str(tmp_path / 'export'))
   cfg = hf.read_config(hf_dir)
-  hf.save_hf(out, cfg, params)
-  HFTokenizer(os.path.join(str(tmp_path / 'run_rg'), 'tokenizer')).save(out)
   tok = transformers.AutoTokenizer.from_pretrained(out)
   model = transformers.AutoModelForCausalLM.from_pretrained(out).float().eval()
   prompt = tok('<|im_start|>user\nHow many legs?<|im_end|>\n<|im_start|>assistant\n',

@@ -175,7 +175,36 @@ def test_dry_run_estimate_and_the_error_that_names_the_fix():
   assert eight['params'] < one['params'] / 4
   config.model.logits_chunk = 256
   assert memory.estimate(config, 8)['logits'] < eight['logits']
+  assert eight['total'] == max(eight['update'], eight['sampling'])
+  assert eight['update'] == (4 * eight['params'] + eight['activations'] + eight['logits'])
+  config.model.n_layers = 8  # remat keeps one layer's input per layer, plus one whole layer
+  no_remat = memory.estimate(config, 8)['activations']
+  config.model.remat = 'full'
+  assert memory.estimate(config, 8)['activations'] < no_remat / 2
+  config.model.update(remat='none', n_layers=2)
   text = main.dry_run(config, 8, 0.0)
   assert 'kv_cache' in text and 'total' in text
   with pytest.raises(ConfigError, match=r"does not fit in 0.001 GiB.*model.remat='full'"):
     main.dry_run(config, 8, 0.001)
+
+
+@pytest.mark.slow
+def test_estimate_within_20_percent_of_xla_on_cpu():
+  """`memory.estimate()['update']` against XLA's buffer assignment of the compiled GRPO update
+  (benchmarks/memory_check.py, memory-minimizing CPU schedule) for the 'small' size with
+  chunked logits, without and with remat: catches an estimator (or an update) that drifts."""
+  import json
+  import os
+  import subprocess
+  import sys
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env = dict(os.environ, PYTHONPATH=root, JAX_PLATFORMS='cpu')
+  env.pop('XLA_FLAGS', None)
+  out = subprocess.run([sys.executable, 'benchmarks/memory_check.py', '--sizes=small', '--json',
+                        '--variants=none:4096,full:4096'], cwd=root, env=env, check=True,
+                       capture_output=True, text=True, timeout=600).stdout
+  rows = [json.loads(line) for line in out.splitlines() if line.startswith('{')]
+  assert [r['remat'] for r in rows] == ['none', 'full']
+  for row in rows:
+    assert 0.8 <= row['ratio'] <= 1.2, row
+  assert rows[1]['measured'] < 0.8 * rows[0]['measured']  # remat does save memory here

@@ -20,6 +20,7 @@ from r1jax import sharding
 from r1jax.models.transformer import ModelConfig, init_params
 
 GIB = 1 << 30
+DTYPE_BYTES = {'float32': 4, 'bfloat16': 2, 'float16': 2}
 
 
 @dataclasses.dataclass
@@ -27,51 +28,113 @@ class _Mesh:  # what logical_to_spec reads of a mesh
   shape: dict
 
 
-def estimate(config, num_devices: int) -> dict:
-  """Bytes per device of each component, and 'total' (the update's peak; the sampler's cache
-  is live at another time, so the larger of the two counts)."""
-  cfg = ModelConfig.from_config(config.model)
-  shape = sharding.mesh_shape(config.mesh, num_devices)
-  mesh = _Mesh(dict(zip(sharding.MESH_AXES, shape)))
-  rules = sharding.rules_from_config(config)
+def _sharded_param_bytes(cfg: ModelConfig, mesh: _Mesh, rules) -> tuple[float, float]:
+  """Per-device bytes of all parameters, and of the output projection (lm_head or the tied
+  embedding)."""
   boxed = jax.eval_shape(lambda: init_params(cfg, jax.random.key(0), boxed=True))
   specs = traverse_util.flatten_dict(nn.get_partition_spec(boxed))
   leaves = traverse_util.flatten_dict(nn.meta.unbox(boxed))
-  param_bytes = 0.0
+  total = head = 0.0
+  head_key = ('embed',) if cfg.tie_embeddings else ('lm_head', 'kernel')
   for key, leaf in leaves.items():
     spec = sharding.logical_to_spec(tuple(specs[key]), leaf.shape, mesh, rules)
     split = np.prod([mesh.shape[a] for part in spec if part
                      for a in ((part,) if isinstance(part, str) else part)])
-    param_bytes += leaf.size * leaf.dtype.itemsize / split
-  rl = config.rl
-  tensor = shape[2]
-  data_parallel = shape[0] * shape[1]
-  rows = max(rl.prompts_per_step * rl.group_size // data_parallel, 1)
+    total += leaf.size * leaf.dtype.itemsize / split
+    if key == head_key:
+      head = leaf.size * leaf.dtype.itemsize / split
+  return total, head
+
+
+def layer_bytes_per_token(cfg: ModelConfig, context: int, tensor: int = 1) -> dict:
+  """Bytes per token of one decoder layer in the update (a = compute dtype bytes):
+
+    saved     what the backward pass keeps of the layer without remat: the residual, norm
+              and projection outputs a*(6d + 2(H + K)hd), the MLP's gate, up, their product
+              and its silu a*4F, and attention's scores and probabilities over `context` keys
+              in float32 plus the compute-dtype copy and the mask (4 + a + 1)*H*context
+    dots      what remat='dots' keeps (matmul outputs: q/k/v, o, gate, up, down, the
+              attention scores and output); 'dots_no_batch' keeps the same less the
+              attention einsums (they have batch dimensions)
+    input     what remat='full' keeps: the layer's input, a*d
+    working   the transient of one layer's backward pass on top of what it keeps (the
+              cotangents of the MLP and the residual), a*(2F + 4d)
+
+  Heads and the MLP width are divided by the `tensor` mesh axis when it divides them."""
+  a = DTYPE_BYTES[cfg.dtype]
+  split = lambda n: n // tensor if n % tensor == 0 else n
+  d, hd, f = cfg.d_model, cfg.head_size, split(cfg.d_ff)
+  heads, kv = split(cfg.n_heads), split(cfg.n_kv_heads)
+  attention_einsums = 4 * heads * context + a * heads * hd
+  dots_no_batch = a * (2 * f + 2 * d + (heads + 2 * kv) * hd)
+  return dict(saved=a * (6 * d + 4 * f + 2 * (heads + kv) * hd) + (5 + a) * heads * context,
+              dots=dots_no_batch + attention_einsums, dots_no_batch=dots_no_batch,
+              input=a * d, working=a * (2 * f + 4 * d))
+
+
+# Calibrated on XLA's buffer assignment of the compiled update (benchmarks/memory_check.py):
+# with remat, the recomputed layer's intermediates and their cotangents are live together
+# with the output layer's buffers, about RECOMPUTED_LAYER x (saved + working) of one layer.
+RECOMPUTED_LAYER = 1.67
+CHUNK_BUFFERS = 3.5      # float32 [N, chunk] buffers live in the chunked vocabulary scan
+SLICE_BUFFERS = 2.5      # float32 [N, V] buffers of the unchunked completion slice
+
+
+def estimate(config, num_devices: int) -> dict:
+  """Bytes per device of each component of an RL run:
+
+    params, optimizer (Adam's two moments), gradients, reference (kl_beta > 0): sharded as
+                 the rule table shards each weight on the config's mesh
+    activations  the update's decoder activations over rows x (prompt_len + max_new_tokens)
+                 tokens (`layer_bytes_per_token`): remat='none' keeps every layer's `saved`
+                 bytes plus one layer's `working` set; 'full' keeps every layer's `input` plus
+                 RECOMPUTED_LAYER x (saved + working) for the layer being recomputed; 'dots'
+                 keeps every layer's matmul outputs plus the rest of one layer
+    logits       the update's output layer. With model.logits_chunk: CHUNK_BUFFERS float32
+                 [N, chunk] buffers and two copies of the output projection in chunk layout
+                 (the weight and its gradient); without: the [rows, T, V] logits in the compute
+                 dtype and SLICE_BUFFERS float32 [N, V] buffers (N = rows x max_new_tokens)
+    kv_cache     the sampler's cache, 2 x layers x rows x T x K x hd (compute dtype)
+    update       params + optimizer + gradients + reference + activations + logits
+    sampling     params + optimizer + reference + kv_cache (the train state stays resident)
+    total        max(update, sampling): the peak that --device_memory_gb is checked against
+
+  `update` is checked against XLA's CPU buffer assignment by benchmarks/memory_check.py (the
+  README's table) and tests/test_hf_memory.py."""
+  cfg = ModelConfig.from_config(config.model)
+  shape = sharding.mesh_shape(config.mesh, num_devices)
+  mesh = _Mesh(dict(zip(sharding.MESH_AXES, shape)))
+  param_bytes, head_bytes = _sharded_param_bytes(cfg, mesh, sharding.rules_from_config(config))
+  rl, tensor = config.rl, shape[2]
+  rows = max(rl.prompts_per_step * rl.group_size // (shape[0] * shape[1]), 1)
   length = rl.prompt_len + rl.max_new_tokens
-  act = 4 if cfg.dtype == 'float32' else 2
-  d, hd, f = cfg.d_model, cfg.head_size, cfg.d_ff
-  heads = cfg.n_heads // tensor if cfg.n_heads % tensor == 0 else cfg.n_heads
-  kv = cfg.n_kv_heads // tensor if cfg.n_kv_heads % tensor == 0 else cfg.n_kv_heads
-  ff = f // tensor if f % tensor == 0 else f
-  tokens = rows * length
-  # what one layer keeps for the backward pass, per token (bytes)
-  dots = act * ((heads + 2 * kv) * hd + heads * hd + d + 3 * ff) + 4 * heads * length
-  everything = dots + act * (4 * d + 2 * ff + (heads + 2 * kv) * hd) + 4 * heads * length
-  per_layer = {'none': everything, 'dots': dots, 'dots_no_batch': dots,
-               'full': act * d}[cfg.remat]
-  activations = tokens * (cfg.n_layers * per_layer + (everything if cfg.remat != 'none' else 0))
+  layer = layer_bytes_per_token(cfg, length, tensor)
+  if cfg.remat == 'none':
+    per_token = cfg.n_layers * layer['saved'] + layer['working']
+  elif cfg.remat == 'full':
+    per_token = (cfg.n_layers * layer['input']
+                 + RECOMPUTED_LAYER * (layer['saved'] + layer['working']))
+  elif cfg.remat in ('dots', 'dots_no_batch'):
+    kept = layer[cfg.remat]
+    per_token = cfg.n_layers * kept + layer['saved'] - kept + layer['working']
+  else:
+    raise ValueError(f"model.remat={cfg.remat!r}: use 'none', 'full', 'dots' or 'dots_no_batch'")
+  activations = rows * length * per_token
   vocab = cfg.vocab_size // tensor if cfg.vocab_size % tensor == 0 else cfg.vocab_size
   completion = rows * rl.max_new_tokens
   if cfg.logits_chunk:
-    logits = completion * min(cfg.logits_chunk, cfg.vocab_size) * 4 * 3
-  else:  # float32 logits, their log-softmax and its gradient
-    logits = completion * vocab * 4 * 3
-  kv_cache = (2 * cfg.n_layers * rows * length * kv * hd * act)
+    logits = CHUNK_BUFFERS * completion * min(cfg.logits_chunk, vocab) * 4 + 2 * head_bytes
+  else:
+    logits = (rows * (length - 1) * DTYPE_BYTES[cfg.dtype] + SLICE_BUFFERS * completion * 4) * vocab
+  kv_heads = cfg.n_kv_heads // tensor if cfg.n_kv_heads % tensor == 0 else cfg.n_kv_heads
+  kv_cache = (2 * cfg.n_layers * rows * length * kv_heads * cfg.head_size
+              * DTYPE_BYTES[cfg.dtype])
+  reference = param_bytes if rl.kl_beta > 0 else 0.0
+  state = 3 * param_bytes + reference
   out = dict(params=param_bytes, optimizer=2 * param_bytes, gradients=param_bytes,
-             reference=param_bytes if rl.kl_beta > 0 else 0.0, activations=activations,
-             logits=logits, kv_cache=kv_cache)
-  update = activations + logits
-  out['total'] = 4 * param_bytes + out['reference'] + max(update, kv_cache)
+             reference=reference, activations=activations, logits=logits, kv_cache=kv_cache,
+             update=state + param_bytes + activations + logits, sampling=state + kv_cache)
+  out['total'] = max(out['update'], out['sampling'])
   out['mesh'] = shape
   out['rows_per_device'] = rows
   return out

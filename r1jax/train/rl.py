@@ -416,10 +416,16 @@ class GRPOTrainer:
         metadata=[m for m in prompts.metadata for _ in range(group)],
         group_size=group, completion_lens=host.lengths,
         max_completion_len=self.rl.max_new_tokens, truncated=~host.stopped, completion_ids=ids)
-    total, per_reward = rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
-                                                **dict(self.rl.reward_options))
+    total, per_reward = self.compute_rewards(batch, prompts, host, step)
     return Rollout(prompts, host.tokens, host.mask, host.logprobs, host.lengths, host.stopped,
                    total, per_reward)
+
+  def compute_rewards(self, batch, prompts: PromptBatch, samples, step: int):
+    """(total [R], {name: [R]}) for this host's completions (`samples`: their host rows). The
+    rule verifiers, on the host; RL for all scenarios (train/rl_all.py) adds the reward model."""
+    del prompts, samples
+    return rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
+                                   **dict(self.rl.reward_options))
 
   def collect(self, step: int):
     """Rollouts for one step; with dynamic sampling, zero-variance groups are dropped and
@@ -605,8 +611,11 @@ class GRPOTrainer:
     return losses.group_advantages(task, rl_cfg.group_size, mode=rl_cfg.advantage_mode)
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl'):
-  """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState."""
+def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl',
+        make_trainer=None, make_evaluator=None):
+  """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState.
+  make_trainer(params) / make_evaluator(pool) replace the GRPOTrainer on the task prompts and
+  the held-out Evaluator (RL for all scenarios, r1jax/train/rl_all.py)."""
   rl_cfg = config.rl
   model_cfg = ModelConfig.from_config(config.model)
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
@@ -615,18 +624,21 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
     init_params = load_base_params(config, workdir, model_cfg, mesh, rules)
 
   metrics.note(f'[{stage}] Verifier pool, prompts and compiled rollout/update...')
-  template = templates.get_template(config.data.template)
-  prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
-                        rl_cfg.prompt_len, seed=config.seed + 1,
-                        share_prefix=config.data.share_prefix)
-  if prompts.shared_prefix is not None:
-    metrics.note(f'[{stage}] Shared prompt prefix of {len(prompts.shared_prefix)} tokens '
+  if make_trainer is None:
+    template = templates.get_template(config.data.template)
+    prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
+                          rl_cfg.prompt_len, seed=config.seed + 1,
+                          share_prefix=config.data.share_prefix)
+    make_trainer = lambda params: GRPOTrainer(config, tokenizer, mesh, rules, params, prompts)
+  trainer = make_trainer(init_params)
+  if trainer.prefix is not None:
+    metrics.note(f'[{stage}] Shared prompt prefix of {len(trainer.prefix)} tokens '
                  'computed once per batch')
-  trainer = GRPOTrainer(config, tokenizer, mesh, rules, init_params, prompts)
   if resuming:
     trainer.state = ckpt.restore(trainer.state)
     metrics.note(f'[{stage}] Resumed from step {trainer.step_count}')
-  evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules, pool=trainer.pool)
+  evaluator = (make_evaluator or (lambda pool: evaluate.Evaluator(
+      config, tokenizer, mesh, rules, pool=pool)))(trainer.pool)
   writer = metrics.MetricWriter(
       workdir, stage, rl_cfg.steps, config.log.tensorboard,
       console_keys=('reward', 'accuracy', 'response_len', 'kl', 'eval/accuracy', 'compiles'))
@@ -666,7 +678,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
   plot = config.log.plots and metrics.plot_metrics(
       workdir, stage, ['reward', 'eval/accuracy', 'eval/format', 'response_len', 'kl'])
   if final is not None:
-    evaluator.print_table(final, f'R1-Zero: held-out accuracy before / after {step} RL steps',
+    evaluator.print_table(final, f'{stage}: held-out accuracy before / after {step} RL steps',
                           before=before)
   if plot:
     metrics.note(f'[{stage}] Curves: {plot}')

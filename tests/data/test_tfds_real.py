@@ -91,7 +91,7 @@ def test_gsm8k_builder_splits_and_bad_records(tmp_path, capsys):
     source.load_records(c, 'heldout')
 
 
-def test_math_and_qa_parquet_builders(tmp_path):
+def test_math_aime_and_qa_parquet_builders(tmp_path):
   pq = pytest.importorskip('pyarrow.parquet')
   import pyarrow as pa
   manual = tmp_path / 'math'
@@ -101,6 +101,15 @@ def test_math_and_qa_parquet_builders(tmp_path):
                                 'train')
   assert [(r['task'], r['difficulty']) for r in records] == [('math/prealgebra', 1),
                                                              ('math/intermediate_algebra', 5)]
+  aime = tmp_path / 'aime'
+  aime.mkdir()
+  write_jsonl(aime / 'test.jsonl', [{'problem': 'Find N mod 1000.', 'answer': '033', 'year': 2024},
+                                    {'problem': 'Too big', 'answer': 1000},      # bad: > 999
+                                    {'answer': 5}], extra_lines=['oops'])       # bad: no problem
+  records = source.load_records(data_config(tmp_path, 'r1jax_aime', aime, train_split='test'),
+                                'train')
+  assert [(r['question'], r['answer'], r['task']) for r in records] == [
+      ('Find N mod 1000.', '33', 'aime')]
   qa = tmp_path / 'qa'
   qa.mkdir()
   pq.write_table(pa.Table.from_pylist([{'question': 'q1', 'answer': '1', 'task': 'mine'},
