@@ -1,6 +1,7 @@
-"""The fast paths give the plain paths' results: the sampler dropping finished rows (compaction) and forced stops, and the update over
-length-sorted, length-bucketed chunks (every rl.loss; a non-finite chunk skips the step as
-on the whole batch); bucketing compiles at most once per bucket, nothing after warm-up."""
+"""The fast paths give the plain paths' results: the sampler dropping finished rows
+(compaction) and forced stops, and the update over length-sorted, length-bucketed chunks
+(every rl.loss; a non-finite chunk skips the step as on the whole batch); bucketing compiles
+at most once per bucket, nothing after warm-up."""
 import functools
 import types
 
@@ -168,9 +169,10 @@ def test_chunked_bucketed_update_equals_the_whole_batch(fields):
                                              'learning_rate'}
   for key, value in jax.device_get(metrics_ref).items():
     np.testing.assert_allclose(metrics[key], value, rtol=2e-4, atol=1e-6, err_msg=key)
-  # Adam's first step moves each weight by lr * g / (|g| + eps): by ~lr where g is not ~0
+  # Adam's first step moves each weight by lr * g / (|g| + 1e-8): by ~lr where |g| >> 1e-8
   moved = _flat(state.params) - start
-  big = np.abs(grads_ref) > 1e-3 * np.abs(grads_ref).max()
+  big = np.abs(grads_ref) * min(1.0, 1.0 / np.linalg.norm(grads_ref)) > 1e-5   # clip at 1
+  assert big.sum() > 1000
   np.testing.assert_allclose(moved[big], -1e-2 * np.sign(grads_ref[big]), rtol=1e-2)
   assert int(state.step) == 1 and int(state.skipped) == 0
   np.testing.assert_allclose(metrics['learning_rate'], 1e-2, rtol=1e-6)
