@@ -115,6 +115,29 @@ class Checkpointer:
     self._manager.wait_until_finished()
     self._manager.close()
 
+  def end_of_step(self, step: int, state, stage: str) -> None:
+    """After every training step: the periodic save, then the SIGTERM / preemption stop
+    (`stop_requested`, a collective with several processes), saved on the way out."""
+    self.maybe_save(step, state)
+    if stop_requested(step):
+      raise Preempted(stage, step)
+
+  @contextlib.contextmanager
+  def saving_on_exit(self, stage: str, current):
+    """Wraps a training loop so the work done is kept: on any exception (Ctrl-C, preemption,
+    a crash) the step reached is saved, `current()` giving (step, state), unless the state's
+    buffers were already donated to a step that failed; the manager is closed either way."""
+    try:
+      yield
+    except BaseException:
+      step, state = current()
+      if not any(x.is_deleted() for x in jax.tree.leaves(state)):
+        from r1jax import metrics  # pylint: disable=g-import-not-at-top
+        metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
+        self.maybe_save(step, state, force=True)
+      self.close()
+      raise
+
 
 def _abstract(x):
   if isinstance(x, jax.ShapeDtypeStruct):

@@ -64,6 +64,21 @@ def test_validation_names_the_field(mutate, message):
     validate(config, 8)
 
 
+def test_first_stages_cuts_the_recipe_and_what_names_the_dropped_stages():
+  from configs import r1
+  full = r1.get_config('quick')
+  cut = stages.first_stages(full, 3)
+  assert cut.stages == ('pretrain', 'cold_start', 'reasoning_rl')
+  assert set(cut.stage_overrides) == {'cold_start', 'reasoning_rl'} and not cut.stage_from
+  assert set(full.stage_from) >= {'sft', 'rl_all'}          # the original is unchanged
+  validate(cut, 8)   # the dropped stages' entries would fail validation had they stayed
+  cut.stage_from = dict(full.stage_from)
+  with pytest.raises(ConfigError, match='stage_from names'):
+    validate(cut, 8)
+  with pytest.raises(ValueError, match='count=0'):
+    stages.first_stages(full, 0)
+
+
 def test_r1_pipeline_stages_and_their_hand_offs():
   """configs/r1.py: a stage after rejection_sampling (a data stage) starts from what it
   sampled from; the student stages start from the student base."""

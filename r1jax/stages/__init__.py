@@ -23,7 +23,7 @@ from r1jax.models import ModelConfig, init_params
 from r1jax.stages import kinds  # noqa: F401  (registers the kinds)
 from r1jax.stages import k15  # noqa: F401  (registers the Kimi k1.5 kinds)
 from r1jax.stages.registry import (DEFAULT_KINDS, KINDS, Kind, check_stages, data_stage,
-                                   get_kind, kind_name, register, source_stage, stage_config)
+                                   first_stages, get_kind, kind_name, register, source_stage, stage_config)
 
 
 @dataclasses.dataclass(frozen=True)

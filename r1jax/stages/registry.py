@@ -123,6 +123,21 @@ def stage_config(config, name: str) -> ml_collections.ConfigDict:
   return merged
 
 
+def first_stages(config, count: int) -> ml_collections.ConfigDict:
+  """`config` cut to its first `count` stages (a copy): the stage_kinds / stage_from /
+  stage_overrides entries of the dropped stages go too, so the shorter recipe validates.
+  E.g. a smoke run of the start of a pipeline: `first_stages(r1.get_config('quick'), 3)`."""
+  if not 1 <= count <= len(config.stages):
+    raise ValueError(f'first_stages: count={count}; the config has {len(config.stages)} stages '
+                     f'{tuple(config.stages)}')
+  cut = ml_collections.ConfigDict(config.to_dict())
+  cut.stages = tuple(config.stages[:count])
+  for field in ('stage_kinds', 'stage_from', 'stage_overrides'):
+    if cut.get(field):
+      cut[field] = {k: v for k, v in config[field].items() if k in cut.stages}
+  return cut
+
+
 def check_stages(config) -> list[str]:
   """Problems with the stage list, kinds, sources and overrides (one line each)."""
   problems = []

@@ -108,7 +108,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, pairs, init_params=None,
   evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules)
   step = int(state.step)
   last_time, last_step = time.time(), step
-  try:
+  with ckpt.saving_on_exit(stage, lambda: (step, state)):  # Ctrl-C, a crash: saved
     while step < cfg.steps:
       batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
       with sharding.use_mesh(mesh, rules):
@@ -124,15 +124,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, pairs, init_params=None,
           row.update(evaluator(state.params))
         writer.write(step, row)
         last_time, last_step = now, step
-      ckpt.maybe_save(step, state)
-      if checkpoint.stop_requested(step):
-        raise checkpoint.Preempted(stage, step)
-  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
-    if not any(x.is_deleted() for x in jax.tree.leaves(state)):
-      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
-      ckpt.maybe_save(step, state, force=True)
-    ckpt.close()
-    raise
+      ckpt.end_of_step(step, state, stage)  # the periodic save; SIGTERM: saved, Preempted
   ckpt.maybe_save(step, state, force=True)
   ckpt.close()
   writer.close()

@@ -159,7 +159,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', i
     metrics.note(f'[{stage}] Already complete at step {step}')
     return state
   last_time, last_step = time.time(), step
-  try:
+  with ckpt.saving_on_exit(stage, lambda: (step, state)):  # Ctrl-C, a crash: saved
     while step < train_cfg.steps:
       batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
       state, step_metrics = train_step(state, batch)
@@ -178,15 +178,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', i
       if metrics.every(step, train_cfg.eval_every) and step < train_cfg.steps:
         evaluate_now(step)
         last_time = time.time()
-      ckpt.maybe_save(step, state)
-      if checkpoint.stop_requested(step):   # SIGTERM / preemption: saved on the way out
-        raise checkpoint.Preempted(stage, step)
-  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
-    if not any(x.is_deleted() for x in jax.tree.leaves(state)):
-      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
-      ckpt.maybe_save(step, state, force=True)
-    ckpt.close()
-    raise
+      ckpt.end_of_step(step, state, stage)  # the periodic save; SIGTERM: saved, Preempted
   ckpt.maybe_save(step, state, force=True)
   final = evaluate_now(step)
   ckpt.close()

@@ -175,7 +175,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None,
   if step == 0:
     evaluate_now(0)
   last_time, last_step = time.time(), step
-  try:
+  with ckpt.saving_on_exit(stage, lambda: (step, state)):  # Ctrl-C, a crash: saved
     while step < rm.steps:
       batch = sharding.put_batch(sharding.process_rows(batches.batch(step)), mesh)
       with sharding.use_mesh(mesh, rules):
@@ -192,13 +192,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None,
         last_time, last_step = now, step
       if rm.eval_every and step % rm.eval_every == 0 and step < rm.steps:
         evaluate_now(step)
-      ckpt.maybe_save(step, state)
-  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
-    if not any(x.is_deleted() for x in jax.tree.leaves(state)):
-      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
-      ckpt.maybe_save(step, state, force=True)
-    ckpt.close()
-    raise
+      ckpt.end_of_step(step, state, stage)  # the periodic save; SIGTERM: saved, Preempted
   ckpt.maybe_save(step, state, force=True)
   final = evaluate_now(step)
   ckpt.close()

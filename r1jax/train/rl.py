@@ -656,22 +656,17 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
     before = next((r for r in metrics.read_metrics(workdir, stage)
                    if r['step'] == 0 and 'eval/accuracy' in r), None)
   try:
-    while step < rl_cfg.steps:
-      row = trainer.step()
-      step += 1
-      if metrics.every(step, rl_cfg.eval_every) or step == rl_cfg.steps:
-        row.update(evaluator(trainer.params))
-      if metrics.every(step, rl_cfg.log_every) or 'eval/accuracy' in row:
-        writer.write(step, row)
-      check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
-      ckpt.maybe_save(step, trainer.state)
-      if checkpoint.stop_requested(step):   # SIGTERM / preemption: saved on the way out
-        raise checkpoint.Preempted(stage, step)
-  except BaseException:  # keep the work done so far: Ctrl-C, preemption, a crash
-    if not any(x.is_deleted() for x in jax.tree.leaves(trainer.state)):
-      metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
-      ckpt.maybe_save(step, trainer.state, force=True)
-    ckpt.close()
+    with ckpt.saving_on_exit(stage, lambda: (step, trainer.state)):  # Ctrl-C, a crash: saved
+      while step < rl_cfg.steps:
+        row = trainer.step()
+        step += 1
+        if metrics.every(step, rl_cfg.eval_every) or step == rl_cfg.steps:
+          row.update(evaluator(trainer.params))
+        if metrics.every(step, rl_cfg.log_every) or 'eval/accuracy' in row:
+          writer.write(step, row)
+        check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
+        ckpt.end_of_step(step, trainer.state, stage)  # the periodic save; SIGTERM: saved, Preempted
+  except BaseException:
     trainer.pool.close()
     raise
   ckpt.maybe_save(step, trainer.state, force=True)
