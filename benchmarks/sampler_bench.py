@@ -1,30 +1,38 @@
-"""Sampler throughput on the grpo_tiny workload: generated tokens per second of the rollout.
+"""Sampler throughput on a GRPO workload: generated tokens per second of the rollout. Prints
+ONE JSON line.
 
-  python benchmarks/sampler_bench.py                      # spec: <repo>/../shared/bench/grpo_tiny.json
-  python benchmarks/sampler_bench.py --spec=PATH --runs=10
+  python benchmarks/sampler_bench.py                         # grpo_tiny (../shared/bench, else benchmarks/specs)
+  python benchmarks/sampler_bench.py --spec=grpo_tiny_ragged --ab=compact_levels=0
+  python benchmarks/sampler_bench.py --spec=PATH --runs=10 --warmup=2
 
 Workload (the spec's `model` and `rollout` sections, as they are): random fp32 weights,
 prompts_per_step prompts of prompt_len random tokens, group_size samples each,
-completion_len new tokens, no early stop. The compiled `sampling.Sampler` runs on a mesh of
-all local devices, exactly as the RL loop calls it. Prints one JSON object:
-tokens_per_second is generated tokens / the median wall time of `--runs` calls after
-`--warmup` calls; compile_s is the first call's time minus that median.
+completion_len new tokens (early stop and forced completion lengths where the spec has them,
+see benchmarks/specs/grpo_tiny_ragged.json). The compiled `sampling.Sampler` runs on a mesh of
+all local devices, exactly as the RL loop calls it. tokens_per_second is generated tokens /
+the median wall time of `--runs` calls after `--warmup` calls; compile_s is the first call's
+time minus that median; floor_s is the calls' matmul FLOPs / the fp32 matmul peak measured in
+this process. `--ab=FIELD=VALUE` (a SamplingConfig field) times a second sampler, calls
+interleaved with the first. `--hf` also times Hugging Face `generate` (PyTorch eager, a
+random Qwen2ForCausalLM of the same shape, the same sampling and forced lengths; needs the
+`test` extra's torch and transformers), interleaved with the same calls:
+
+  python benchmarks/sampler_bench.py --hf
+  python benchmarks/sampler_bench.py --spec=grpo_tiny_ragged --hf
 """
 import argparse
+import dataclasses
 import json
-import os
-import pathlib
-import platform
 import time
 
+import _bench
 import jax
 import ml_collections
 import numpy as np
 
+from configs import grpo_tiny
 from r1jax import sampling, sharding
-from r1jax.models.transformer import ModelConfig, init_params
-
-DEFAULT_SPEC = pathlib.Path(__file__).resolve().parents[1] / '..' / 'shared' / 'bench' / 'grpo_tiny.json'
+from r1jax.models.transformer import ModelConfig, flops_per_token, init_params
 
 
 def model_config(spec_model) -> ModelConfig:
@@ -35,53 +43,147 @@ def model_config(spec_model) -> ModelConfig:
                      dtype=spec_model['dtype'], param_dtype=spec_model['dtype'])
 
 
+class HFGenerate:
+  """transformers' generate on the spec's workload: a random Qwen2ForCausalLM of the same
+  shape, multinomial sampling at the spec's temperature (no top-k), the spec's forced stops
+  through a logits processor. Calls return (seconds, generated lengths)."""
+
+  def __init__(self, spec: dict, seed: int):
+    import torch  # pylint: disable=g-import-not-at-top
+    import transformers  # pylint: disable=g-import-not-at-top
+    m, r = spec['model'], spec['rollout']
+    torch.manual_seed(seed)
+    self.torch, self.spec = torch, spec
+    self.model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
+        vocab_size=m['vocab_size'], hidden_size=m['d_model'], intermediate_size=m['d_ff'],
+        num_hidden_layers=m['n_layers'], num_attention_heads=m['n_heads'],
+        num_key_value_heads=m['n_kv_heads'], rope_theta=m['rope_theta'],
+        rms_norm_eps=m['rms_norm_eps'], tie_word_embeddings=False)).eval()
+    self.eos = r.get('eos_id', 2) if r.get('stop_on_eos', False) else None
+    self.processor_base = transformers.LogitsProcessor
+
+  def __call__(self, prompts: np.ndarray, stop_at: np.ndarray):
+    torch, r = self.torch, self.spec['rollout']
+    prompt_len, eos = prompts.shape[1], self.eos
+    forced = torch.as_tensor(stop_at)
+
+    class ForceStops(self.processor_base):
+      def __call__(self, input_ids, scores):
+        hit = forced == input_ids.shape[1] - prompt_len + 1
+        if eos is not None and bool(hit.any()):
+          scores[hit] = -float('inf')
+          scores[hit, eos] = 0.0
+        return scores
+
+    ids = torch.as_tensor(prompts, dtype=torch.long)
+    start = time.perf_counter()
+    with torch.inference_mode():
+      out = self.model.generate(
+          input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+          temperature=r['temperature'], top_k=0, top_p=r['top_p'],
+          max_new_tokens=r['completion_len'], num_return_sequences=r['group_size'],
+          eos_token_id=eos, pad_token_id=0, logits_processor=[ForceStops()])
+    seconds = time.perf_counter() - start
+    new = out[:, prompt_len:].numpy()
+    if eos is None:
+      return seconds, np.full(len(new), new.shape[1])
+    ended = new == eos
+    lengths = np.where(ended.any(1), ended.argmax(1) + 1, new.shape[1])
+    return seconds, lengths
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--spec', default=str(DEFAULT_SPEC.resolve()))
+  parser.add_argument('--spec', default='', help='spec name (grpo_tiny, grpo_tiny_ragged) or path')
   parser.add_argument('--runs', type=int, default=10)
   parser.add_argument('--warmup', type=int, default=2)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--ab', default='', help='FIELD=VALUE: a second SamplingConfig, interleaved')
+  parser.add_argument('--hf', action='store_true', help='also time HF generate, interleaved')
   args = parser.parse_args()
 
-  spec = json.loads(pathlib.Path(args.spec).read_text())
+  spec, spec_path = grpo_tiny.load_spec(args.spec)
   rollout = spec['rollout']
   model_cfg = model_config(spec['model'])
   cfg = sampling.SamplingConfig(
       max_new_tokens=rollout['completion_len'], group_size=rollout['group_size'],
       temperature=rollout['temperature'], top_p=rollout['top_p'],
-      stop_ids=(2,) if rollout.get('stop_on_eos', False) else ())
+      stop_ids=(rollout.get('eos_id', 2),) if rollout.get('stop_on_eos', False) else ())
+  configs = {'a': cfg}
+  if args.ab:
+    key, value = args.ab.split('=', 1)
+    configs['b'] = dataclasses.replace(cfg, **{key: type(getattr(cfg, key))(value)})
   batch, prompt_len = rollout['prompts_per_step'], rollout['prompt_len']
 
   mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (-1, 1, 1)}))
-  sampler = sampling.Sampler(model_cfg, cfg, mesh, sharding.DEFAULT_RULES)
+  samplers = {k: _bench.ForcedLengths(sampling.Sampler(model_cfg, c, mesh, sharding.DEFAULT_RULES),
+                                      spec) for k, c in configs.items()}
   params = jax.device_put(init_params(model_cfg, jax.random.key(args.seed)),
-                          sampler.param_shardings)
-  rng = np.random.default_rng(args.seed)
+                          samplers['a'].param_shardings)
 
-  def one_call(step):
+  def one_call(name, step):
+    rng = np.random.default_rng([args.seed, step])
     prompts = rng.integers(0, model_cfg.vocab_size, (batch, prompt_len)).astype(np.int32)
-    prompt_mask = np.ones((batch, prompt_len), bool)
+    sampler = samplers[name]
+    sampler.calls = step  # the same forced lengths for A and B
     start = time.perf_counter()
-    samples = sampler(params, prompts, prompt_mask, jax.random.fold_in(jax.random.key(1), step))
+    samples = sampler(params, prompts, np.ones((batch, prompt_len), bool),
+                      jax.random.fold_in(jax.random.key(1), step))
     jax.block_until_ready(samples)
-    return time.perf_counter() - start, samples
+    return time.perf_counter() - start, np.asarray(samples.lengths)
 
-  first_s, samples = one_call(0)
+  hf = HFGenerate(spec, args.seed) if args.hf else None
+
+  def hf_call(step):
+    prompts = np.random.default_rng([args.seed, step]).integers(
+        0, model_cfg.vocab_size, (batch, prompt_len)).astype(np.int32)
+    return hf(prompts, _bench.completion_lengths(spec, step, batch * cfg.group_size))
+
+  names = list(samplers) + (['hf'] if hf else [])
+  call = lambda k, step: hf_call(step) if k == 'hf' else one_call(k, step)
+  first = {k: call(k, 0)[0] for k in names}
   for step in range(args.warmup):
-    one_call(1 + step)
-  times = [one_call(1 + args.warmup + i)[0] for i in range(args.runs)]
-  median_s = float(np.median(times))
-  generated = int(np.asarray(samples.lengths).sum())
-  print(json.dumps({
-      'benchmark': 'sampler', 'spec': spec.get('name', args.spec),
-      'prompts': batch, 'group_size': cfg.group_size, 'prompt_len': prompt_len,
-      'new_tokens': cfg.max_new_tokens, 'generated_tokens_per_call': generated,
-      'tokens_per_second': round(generated / median_s, 1),
-      'median_s': round(median_s, 4), 'best_s': round(min(times), 4),
-      'compile_s': round(first_s - median_s, 3), 'num_compiles': sampler.num_compiles,
-      'runs': args.runs, 'devices': jax.device_count(), 'backend': jax.default_backend(),
-      'cpu_count': os.cpu_count(), 'machine': platform.machine(), 'jax': jax.__version__,
-  }))
+    for k in names:
+      call(k, 1 + step)
+  times, generated = {k: [] for k in names}, {k: [] for k in names}
+  for i in range(args.runs):
+    for k in names:
+      t, lengths = call(k, 1 + args.warmup + i)
+      times[k].append(t)
+      generated[k].append(lengths)
+  peak = _bench.matmul_peak_gflops()
+  result = {'benchmark': 'sampler', 'spec': spec.get('name', spec_path), 'spec_path': spec_path,
+            'prompts': batch, 'group_size': cfg.group_size, 'prompt_len': prompt_len,
+            'new_tokens': cfg.max_new_tokens, 'runs': args.runs,
+            'matmul_peak_gflops_fp32': round(peak, 1)}
+  for k, c in configs.items():
+    median_s = float(np.median(times[k]))
+    tokens = float(np.mean([g.sum() for g in generated[k]]))
+    flops = np.mean([batch * prompt_len * flops_per_token(model_cfg, prompt_len / 2) + sum(
+        n * flops_per_token(model_cfg, prompt_len + n / 2) for n in g) for g in generated[k]])
+    out = {'generated_tokens_per_call': tokens, 'tokens_per_second': round(tokens / median_s, 1),
+           'median_s': round(median_s, 4), 'best_s': round(min(times[k]), 4),
+           'compile_s': round(first[k] - median_s, 3), 'num_compiles': samplers[k].num_compiles,
+           'gflop_per_call': round(flops / 1e9, 2), 'floor_s': round(flops / (peak * 1e9), 4),
+           'fraction_of_floor': round(flops / (peak * 1e9) / median_s, 3),
+           'compact_levels': c.compact_levels}
+    if k == 'a':
+      result.update(out)
+    else:
+      result['b'] = dict(out, override=args.ab)
+      result['b_over_a_time'] = round(median_s / result['median_s'], 3)
+  if hf:
+    median_s = float(np.median(times['hf']))
+    tokens = float(np.mean([g.sum() for g in generated['hf']]))
+    import torch  # pylint: disable=g-import-not-at-top
+    result['hf_generate'] = {
+        'generated_tokens_per_call': tokens, 'tokens_per_second': round(tokens / median_s, 1),
+        'median_s': round(median_s, 4), 'torch': torch.__version__,
+        'torch_threads': torch.get_num_threads()}
+    result['a_over_hf_tokens_per_second'] = round(
+        result['tokens_per_second'] / result['hf_generate']['tokens_per_second'], 3)
+  result.update(_bench.machine())
+  print(json.dumps(result))
 
 
 if __name__ == '__main__':

@@ -81,6 +81,9 @@ def get_config():
       # with a check (r1jax/data/cold_start.py), cold_start_examples problems, written as a
       # TFDS dataset in WORKDIR/datasets
       sft_data='', cold_start_examples=2000,
+      # 'rejection_sampling' = the set the latest earlier rejection_sampling stage wrote
+      # epochs > 0: train.steps = ceil(epochs * set size / batch_size) (0 = train.steps)
+      epochs=0.0,
       log_every=20, eval_every=250, eval_batches=4,   # every: 0 = off (log: final step only)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
   ))
@@ -95,7 +98,7 @@ def get_config():
 
   # Reinforcement learning (r1jax/train/rl.py): GRPO and its family.
   config.rl = ml_collections.ConfigDict(dict(
-      init_from='',             # workdir of the base model ('' = this workdir's pretrain stage)
+      init_from='',             # base model's workdir ('' = this workdir's pretrain stage, 'random')
       steps=200,
       prompts_per_step=16, group_size=8,    # rollout batch = prompts_per_step * group_size
       prompt_len=112, max_new_tokens=64,
@@ -124,6 +127,11 @@ def get_config():
       success_reward='accuracy',  # the reward in [0, 1] that says an answer is correct
       max_refill_rounds=3,
       mask_truncated=False,     # DAPO: no loss on completions cut at max_new_tokens
+      # update cost (README, Performance): rows sorted by completion length and cut into
+      # update_chunks chunks, each padded to the smallest of length_buckets compiled lengths
+      # (max_new_tokens / 2^k) that holds it; gradients summed over chunks, one optimizer step
+      # (update_chunks is a maximum: the most chunks that split the rows over the data axes)
+      length_buckets=4, update_chunks=4,
       # the loss: 'grpo' (the family above) | 'kimi_k15' (k1.5 surrogate; ignores clip/KL/aggregation)
       loss='grpo',
       kimi_tau=0.05,            # k1.5 tau (paper: 0.01 at thousands of tokens; see README)
@@ -139,6 +147,12 @@ def get_config():
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
+      # RL for all scenarios (r1jax/train/rl_all.py): a reward_model stage's name turns it on;
+      # that share of each step's prompts are general prompts scored by the reward model
+      # (helpfulness on the summary after </think>, harmlessness on the whole response)
+      reward_model_stage='', general_fraction=0.25,
+      rm_helpfulness_weight=1.0, rm_harmlessness_weight=1.0,
+      match_compute_of='',      # an SFT stage: rl.steps = its training FLOPs / FLOPs per RL step
   ))
 
   # Bradley-Terry reward model on ranked pairs of the general tasks
@@ -150,6 +164,21 @@ def get_config():
       learning_rate=1e-4, warmup_steps=10, min_lr_ratio=0.1, weight_decay=0.0,
       b1=0.9, b2=0.95, grad_clip=1.0,
       log_every=20, eval_every=100,
+  ))
+
+  # Rejection sampling (r1jax/data/rejection.py): num_samples per training prompt from the
+  # stage it starts from; correct, one-language, not overlong/repetitive, well formatted,
+  # unique samples kept, num_general oracle-ranked general-task answers added.
+  config.rejection_sampling = ml_collections.ConfigDict(dict(
+      num_prompts=1024,         # training prompts (the first of data's train split)
+      num_samples=4,            # N samples per prompt
+      temperature=1.0, max_new_tokens=64, prompt_len=112,
+      batch_size=64,            # prompts per sampler call (x num_samples rows)
+      max_response_tokens=0,    # longer samples are dropped (0 = only those cut at max_new_tokens)
+      repeat_ngram=4, max_repeat_ratio=0.3,   # share of repeated word n-grams above it: dropped
+      keep='all',               # 'all' | 'shortest' (the shortest correct one per prompt)
+      max_per_prompt=0,         # keep at most this many per prompt (0 = all)
+      num_general=256,          # non-reasoning records (general tasks) added
   ))
 
   config.checkpoint = ml_collections.ConfigDict(dict(every=500, keep=2))

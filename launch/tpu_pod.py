@@ -73,7 +73,7 @@ def setup(args) -> list[list[str]]:
       ['git', 'archive', '--format=tar.gz', f'--output={tarball}', 'HEAD'],
       _tpu(args, 'scp', tarball, f'{args.name}:/tmp/r1jax.tgz') + ['--worker=all'],
       _ssh(args, f'mkdir -p {REMOTE_DIR} && tar xzf /tmp/r1jax.tgz -C {REMOTE_DIR} && '
-                 f'cd {REMOTE_DIR} && pip install -q -e . "jax[tpu]"'),
+                 f'cd {REMOTE_DIR} && pip install -q -e ".[gcs]" "jax[tpu]"'),
   ]
 
 

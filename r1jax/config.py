@@ -249,8 +249,10 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
            f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
            f'{data_parallel}')
   _require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
-  _require(t.sft_data in ('', 'cold_start'),
-           f"train.sft_data={t.sft_data!r}: use '' (the corpus) or 'cold_start'")
+  _require(t.sft_data in ('', 'cold_start', 'rejection_sampling'),
+           f"train.sft_data={t.sft_data!r}: use '' (the corpus), 'cold_start' or "
+           "'rejection_sampling'")
+  _require(t.epochs >= 0, f'train.epochs={t.epochs} must be >= 0 (0 = train.steps)')
   _require(not t.sft_data or t.cold_start_examples > 0,
            f'train.cold_start_examples={t.cold_start_examples} must be positive')
   _require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')
@@ -287,6 +289,8 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
     _validate_rl(config, data_parallel)
   elif kind == 'reward_model':
     _validate_reward_model(config, data_parallel)
+  elif kind == 'rejection_sampling':
+    _validate_rejection_sampling(config, data_parallel)
 
 
 def _check_sampling(name, c) -> None:
@@ -299,6 +303,7 @@ def _validate_rl(config, data_parallel: int) -> None:
   r = config.rl
   _positive(config, 'rl.steps', 'rl.prompts_per_step', 'rl.group_size', 'rl.max_new_tokens',
             'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
+  _positive(config, *(f'rl.{f}' for f in ('update_chunks', 'length_buckets') if f in r))
   _non_negative(config, 'rl.log_every', 'rl.eval_every', 'rl.max_nonfinite_in_a_row')
   _require(r.prompts_per_step % data_parallel == 0,
            f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
@@ -317,6 +322,20 @@ def _validate_rl(config, data_parallel: int) -> None:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   _validate_k15(r)
+  if r.reward_model_stage:
+    from r1jax import stages  # pylint: disable=g-import-not-at-top
+    _require(r.reward_model_stage in config.stages and stages.kind_name(
+        config, r.reward_model_stage) == 'reward_model',
+             f'rl.reward_model_stage={r.reward_model_stage!r} is not a reward_model stage of '
+             f'stages={tuple(config.stages)}; name one that runs before this stage')
+    _require(0 <= r.general_fraction <= 1,
+             f'rl.general_fraction={r.general_fraction} must be in [0, 1]')
+  if r.match_compute_of:
+    from r1jax import stages  # pylint: disable=g-import-not-at-top
+    _require(r.match_compute_of in config.stages and stages.kind_name(
+        config, r.match_compute_of) in ('sft', 'pretrain'),
+             f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
+             f'stages={tuple(config.stages)}')
 
 
 def _validate_k15(r) -> None:
@@ -368,3 +387,21 @@ def _validate_reward_model(config, data_parallel: int) -> None:
   _require(r.batch_size % data_parallel == 0,
            f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
            f'{data_parallel}; use a multiple of {data_parallel}')
+
+
+def _validate_rejection_sampling(config, data_parallel: int) -> None:
+  r = config.rejection_sampling
+  _positive(config, 'rejection_sampling.num_prompts', 'rejection_sampling.num_samples',
+            'rejection_sampling.max_new_tokens', 'rejection_sampling.prompt_len',
+            'rejection_sampling.batch_size', 'rejection_sampling.repeat_ngram')
+  _non_negative(config, 'rejection_sampling.max_response_tokens',
+                'rejection_sampling.max_per_prompt', 'rejection_sampling.num_general')
+  _require(r.batch_size % data_parallel == 0,
+           f'rejection_sampling.batch_size={r.batch_size} is not divisible by the data-parallel '
+           f'size {data_parallel}; use a multiple of {data_parallel}')
+  _require(r.keep in ('all', 'shortest'),
+           f"rejection_sampling.keep={r.keep!r}: use 'all' or 'shortest'")
+  _require(0 <= r.max_repeat_ratio <= 1,
+           f'rejection_sampling.max_repeat_ratio={r.max_repeat_ratio} must be in [0, 1]')
+  _require(r.temperature >= 0,
+           f'rejection_sampling.temperature={r.temperature} must be >= 0 (0 = greedy)')

@@ -107,13 +107,15 @@ def summarize(correct: np.ndarray, answers: list, records: list, k: int) -> dict
 
 
 class Evaluator:
-  """Samples k completions for a fixed set of held-out prompts and scores them."""
+  """Samples k completions for a fixed set of held-out prompts and scores them; `records`
+  (task records) replaces the held-out split (r1jax/data/rejection.py samples training
+  prompts with it)."""
 
-  def __init__(self, config, tokenizer, mesh, rules, pool=None):
+  def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None):
     eval_cfg = config.eval
     self.tokenizer, self.mesh, self.pool = tokenizer, mesh, pool
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
-    records = source.load_records(config.data, 'heldout')
+    records = source.load_records(config.data, 'heldout') if records is None else records
     template = templates.get_template(config.data.template)
     prompts = [template.prompt(r['question']) for r in records]
     keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,

@@ -13,6 +13,10 @@ import os
 import sys
 
 from absl import app, flags, logging
+
+from r1jax import platform
+
+platform.configure()  # CPU-only XLA defaults, before jax starts its backend
 from ml_collections import config_flags
 
 _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',

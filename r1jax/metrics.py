@@ -1,7 +1,9 @@
 """Metric writers (console progress line, metrics.jsonl, TensorBoard) and PNG plots.
 
-Only process 0 writes. The workdir may be local or gs:// (etils.epath). Every row of metrics.jsonl carries `step`, `stage` and `time`
-plus the metric names, so one file holds a whole multi-stage run.
+Only process 0 writes. The workdir may be local or remote (gs://, s3://: etils.epath). Every row
+of metrics.jsonl carries `step`, `stage` and `time` plus the metric names, so one file holds a whole
+multi-stage run. TensorBoard event files for a remote workdir go through etils.epath too
+(`EpathEventFile`), so a gs:// run needs no google-cloud-storage package and no TensorFlow.
 """
 import json
 import math
@@ -49,6 +51,52 @@ def format_duration(seconds: float) -> str:
   return f'{seconds // 60}m{seconds % 60:02d}s'
 
 
+class EpathEventFile:
+  """A TensorBoard event file written through etils.epath (a tensorboardX record writer).
+
+  Object stores cannot append, so each flush rewrites the object with everything written so far
+  (metrics are a few KB per stage; the local path stays a plain appended file). `to_path` maps
+  tensorboardX's path string to an epath.Path.
+  """
+
+  def __init__(self, path: str, to_path=epath.Path):
+    self.path = to_path(path)
+    self.buffer = bytearray()
+    self.closed = False
+
+  def write(self, data: bytes) -> None:
+    self.buffer += data
+
+  def flush(self) -> None:
+    self.path.write_bytes(bytes(self.buffer))
+
+  def close(self) -> None:
+    if not self.closed:
+      self.flush()
+      self.closed = True
+
+
+class EpathEventFiles:
+  """tensorboardX writer factory for one URL scheme (its `open` / `directory_check` protocol)."""
+
+  def __init__(self, to_path=epath.Path):
+    self.to_path = to_path
+
+  def open(self, path: str) -> EpathEventFile:
+    return EpathEventFile(path, self.to_path)
+
+  def directory_check(self, path: str) -> None:
+    self.to_path(path).mkdir(parents=True, exist_ok=True)
+
+
+def tensorboard_writer(logdir: str, factory: EpathEventFiles | None = None):
+  """A tensorboardX SummaryWriter for `logdir`; a URL (`gs://...`) is routed through epath."""
+  from tensorboardX import SummaryWriter, record_writer  # pylint: disable=g-import-not-at-top
+  if '://' in logdir:
+    record_writer.register_writer_factory(logdir.split('://')[0], factory or EpathEventFiles())
+  return SummaryWriter(logdir)
+
+
 class MetricWriter:
   """Writes one stage's metrics. `console_keys` picks what the progress line shows."""
 
@@ -61,8 +109,7 @@ class MetricWriter:
     self._tb = None
     self._start_time, self._start_step = None, None
     if self.enabled and tensorboard:
-      from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
-      self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard', stage))
+      self._tb = tensorboard_writer(f'{str(workdir).rstrip("/")}/tensorboard/{stage}')
 
   def write(self, step: int, metrics: dict, console: bool = True) -> None:
     if not self.enabled:

@@ -7,7 +7,8 @@ One compiled function does the whole rollout:
     ▼ repeat the prompt KV cache and the last logits G times (group-major, on the same shard)
   cache [B*G, P + N]
     │ lax.while_loop: sample token i, write it at slot P + i, forward one token, repeat;
-    ▼ stops when every row has emitted a stop id, or after N = max_new_tokens tokens
+    │ stops when every row has emitted a stop id, or after N = max_new_tokens tokens;
+    ▼ with stop ids, in phases of R, R/2, R/4.. rows: finished rows leave the batch
   Samples(tokens, logprobs, mask, lengths, stopped)   # [B*G, N] / [B*G]
 
 Choices, stated once:
@@ -25,7 +26,8 @@ Choices, stated once:
 
 Usage (the RL loop; see `Sampler` for the sharded, compile-once form):
 
-  sampler = Sampler(model_cfg, SamplingConfig.from_config(config.rollout), mesh, rules)
+  sampler = Sampler(model_cfg, SamplingConfig.from_config(
+      config.rl, stop_ids=(tokenizer.eos_id,), pad_id=tokenizer.pad_id), mesh, rules)
   samples = sampler(params, prompts, prompt_mask, jax.random.fold_in(key, step))
   texts = tokenizer.decode(completion_ids(jax.device_get(samples)))
 """
@@ -50,6 +52,9 @@ class SamplingConfig:
   top_p: float = 1.0                # 1.0 = off
   stop_ids: tuple[int, ...] = ()    # empty = never stop early (fixed length)
   pad_id: int = 0
+  # Finished rows leave the decode batch: up to this many halvings of the row count (each
+  # when at most half the rows still run). 0 = every row stays to the end.
+  compact_levels: int = 3
 
   def __post_init__(self):
     object.__setattr__(self, 'stop_ids', tuple(int(s) for s in self.stop_ids))
@@ -59,6 +64,8 @@ class SamplingConfig:
       raise ValueError(f'group_size={self.group_size} must be >= 1')
     if self.temperature < 0:
       raise ValueError(f'temperature={self.temperature} must be >= 0 (0 = greedy)')
+    if self.compact_levels < 0:
+      raise ValueError(f'compact_levels={self.compact_levels} must be >= 0 (0 = off)')
     if self.top_k < 0:
       raise ValueError(f'top_k={self.top_k} must be >= 0 (0 = off)')
     if not 0.0 < self.top_p <= 1.0:
@@ -115,12 +122,13 @@ def _filter_top_p(logits, p: float):
   return jnp.where(logits >= threshold, logits, -jnp.inf)
 
 
-def _choose(logits, uniform, cfg: SamplingConfig):
+def _choose(logits, uniform, cfg: SamplingConfig, forced=None):
   """Next token and its log-prob from logits [R, V] (float32) and one uniform [R] per row.
 
   Sampling is by inverse CDF: the first token whose cumulative probability exceeds
   uniform * total. One random number per row instead of V Gumbel variates (whose RNG and
-  logs cost more than the rest of the sampling step on CPU)."""
+  logs cost more than the rest of the sampling step on CPU). `forced` [R] (optional): rows
+  where it is >= 0 take that token instead (with its log-prob under the same policy)."""
   if cfg.temperature == 0.0:
     logp = jax.nn.log_softmax(logits, axis=-1)
     token = jnp.argmax(logits, axis=-1).astype(jnp.int32)
@@ -135,6 +143,8 @@ def _choose(logits, uniform, cfg: SamplingConfig):
     # Scaled just below the total so that rounding cannot pick past the last kept token.
     threshold = uniform * cdf[:, -1] * (1.0 - 1e-6)
     token = jnp.sum(cdf <= threshold[:, None], axis=-1, dtype=jnp.int32)
+  if forced is not None:
+    token = jnp.where(forced >= 0, forced, token)
   token_logp = jnp.take_along_axis(logp, token[:, None], axis=-1)[:, 0]
   return token, token_logp
 
@@ -151,7 +161,33 @@ def _constrain_cache(cache: KVCache) -> KVCache:
   return jax.tree.map(lambda x: nn.with_logical_constraint(x, CACHE_AXES), cache)
 
 
-def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: SamplingConfig):
+def phase_sizes(rows: int, cfg: SamplingConfig, shards: int = 1) -> list[int]:
+  """Row counts of the decode phases: all rows, then halves while finished rows are dropped
+  (up to cfg.compact_levels halvings, each shard keeping an equal share). Without stop ids
+  no row finishes early, so there is one phase."""
+  sizes = [rows]
+  if not cfg.stop_ids:
+    return sizes
+  per_shard = rows // shards
+  for _ in range(cfg.compact_levels):
+    if per_shard % 2 or per_shard < 2:
+      break
+    per_shard //= 2
+    sizes.append(per_shard * shards)
+  return sizes
+
+
+def _gather_rows(x, sel, shards: int):
+  """x [size, ...] -> x[sel] [len(sel), ...] with sel local to each of `shards` equal blocks of
+  rows (sel [shards, k] of indices into a block): a batched gather that never crosses a
+  data-parallel shard."""
+  blocks = x.reshape(shards, x.shape[0] // shards, *x.shape[1:])
+  out = jax.vmap(lambda b, i: jnp.take(b, i, axis=0))(blocks, sel)
+  return out.reshape(-1, *x.shape[1:])
+
+
+def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: SamplingConfig,
+            stop_at=None, shards: int = 1):
   """`sample` plus the number of decode steps run (for tests of the early exit)."""
   batch, prompt_len = prompts.shape
   group, new = cfg.group_size, cfg.max_new_tokens
@@ -187,53 +223,97 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   # One uniform per row and step; step i's come from fold_in(rng, i).
   uniforms = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(rng, i), (rows,)))(
       jnp.arange(new))                                                    # [N, R]
-  token, logp = _choose(last_logits, uniforms[0], cfg)
+  # Forced stops (reproducible ragged workloads): row r emits stop_ids[0] as token stop_at[r].
+  stop_at = jnp.zeros((rows,), jnp.int32) if stop_at is None else stop_at.astype(jnp.int32)
+  def forced(step, row_stop_at):
+    if not cfg.stop_ids:
+      return None
+    return jnp.where(row_stop_at == step + 1, cfg.stop_ids[0], -1)
+
+  token, logp = _choose(last_logits, uniforms[0], cfg, forced(0, stop_at))
   done = _is_stop(token, cfg.stop_ids)
   tokens = jnp.full((rows, new), cfg.pad_id, jnp.int32).at[:, 0].set(token)
   logprobs = jnp.zeros((rows, new), jnp.float32).at[:, 0].set(logp)
   lengths = jnp.ones((rows,), jnp.int32)
+  stopped = done
 
-  def cond(carry):
-    step, done = carry[0], carry[2]
-    if not cfg.stop_ids:
-      return step < new
-    return (step < new) & ~jnp.all(done)
+  # Decode in phases of decreasing row counts: when at most half of a phase's rows (in every
+  # shard) are still running, the running rows move (with their cache) into a batch of half
+  # the size, so finished rows stop costing matmuls. Row r's computation does not depend on
+  # which slot it occupies: results equal the single-phase loop's.
+  sizes = phase_sizes(rows, cfg, shards)
+  idx = jnp.arange(rows, dtype=jnp.int32)  # active slot -> row
+  active = (token, done, cache, prompt_lens, key_valid, stop_at)
+  step = jnp.int32(1)
+  for phase, size in enumerate(sizes):
+    if phase:  # keep the running rows of each shard (at most size / shards of them)
+      stopped = stopped.at[idx].set(active[1])
+      order = jnp.argsort(active[1].reshape(shards, -1), axis=-1, stable=True)
+      sel = order[:, :size // shards]
+      idx = _gather_rows(idx, sel, shards)
+      active = jax.tree.map(lambda x, s=sel: _gather_rows(x, s, shards), active)
+      active = active[:2] + (_constrain_cache(active[2]),) + active[3:]
+    next_size = sizes[phase + 1] if phase + 1 < len(sizes) else 0
+    identity = phase == 0
 
-  def body(carry):
-    step, token, done, cache, tokens, logprobs, lengths = carry
-    # Forward token step-1 (slot P+step-1) to get the logits of token `step`.
-    slot = prompt_len + step - 1
-    attn_mask = key_valid | ((slots >= prompt_len) & (slots <= slot))[None, :]
-    logits, cache = model.apply(
-        {'params': params}, token[:, None], (prompt_lens + step - 1)[:, None],
-        attn_mask[:, None, :], cache=cache, cache_index=slot)
-    cache = _constrain_cache(cache)
-    token, logp = _choose(logits[:, 0].astype(jnp.float32), uniforms[step], cfg)
-    token = jnp.where(done, cfg.pad_id, token)
-    logp = jnp.where(done, 0.0, logp)
-    lengths = lengths + (~done).astype(jnp.int32)
-    done = done | _is_stop(token, cfg.stop_ids)
-    tokens = jax.lax.dynamic_update_slice(tokens, token[:, None], (0, step))
-    logprobs = jax.lax.dynamic_update_slice(logprobs, logp[:, None], (0, step))
-    return step + 1, token, done, cache, tokens, logprobs, lengths
+    def cond(carry, next_size=next_size):
+      step, done = carry[0], carry[1][1]
+      go = step < new
+      if cfg.stop_ids:
+        go = go & ~jnp.all(done)
+      if next_size:
+        running = jnp.sum(~done.reshape(shards, -1), axis=-1)
+        go = go & (jnp.max(running) > next_size // shards)
+      return go
 
-  carry = (jnp.int32(1), token, done, cache, tokens, logprobs, lengths)
-  steps, _, done, _, tokens, logprobs, lengths = jax.lax.while_loop(cond, body, carry)
+    def body(carry, identity=identity):
+      step, (token, done, cache, row_lens, row_keys, row_stop_at), tokens, logprobs, lengths = carry
+      # Forward token step-1 (slot P+step-1) to get the logits of token `step`.
+      slot = prompt_len + step - 1
+      attn_mask = row_keys | ((slots >= prompt_len) & (slots <= slot))[None, :]
+      logits, cache = model.apply(
+          {'params': params}, token[:, None], (row_lens + step - 1)[:, None],
+          attn_mask[:, None, :], cache=cache, cache_index=slot)
+      cache = _constrain_cache(cache)
+      uniform = uniforms[step] if identity else uniforms[step][idx]
+      token, logp = _choose(logits[:, 0].astype(jnp.float32), uniform, cfg,
+                            forced(step, row_stop_at))
+      token = jnp.where(done, cfg.pad_id, token)
+      logp = jnp.where(done, 0.0, logp)
+      if identity:
+        lengths = lengths + (~done).astype(jnp.int32)
+        tokens = jax.lax.dynamic_update_slice(tokens, token[:, None], (0, step))
+        logprobs = jax.lax.dynamic_update_slice(logprobs, logp[:, None], (0, step))
+      else:
+        lengths = lengths.at[idx].add((~done).astype(jnp.int32))
+        tokens = tokens.at[idx, step].set(token)
+        logprobs = logprobs.at[idx, step].set(logp)
+      done = done | _is_stop(token, cfg.stop_ids)
+      return (step + 1, (token, done, cache, row_lens, row_keys, row_stop_at), tokens,
+              logprobs, lengths)
+
+    step, active, tokens, logprobs, lengths = jax.lax.while_loop(
+        cond, body, (step, active, tokens, logprobs, lengths))
+  stopped = stopped.at[idx].set(active[1])
   mask = jnp.arange(new, dtype=jnp.int32)[None, :] < lengths[:, None]
   samples = Samples(tokens=jnp.where(mask, tokens, cfg.pad_id),
                     logprobs=jnp.where(mask, logprobs, 0.0),
-                    mask=mask, lengths=lengths, stopped=done)
-  return samples, steps
+                    mask=mask, lengths=lengths, stopped=stopped)
+  return samples, step
 
 
 def sample(params, prompts, prompt_mask, rng, *, model_cfg: ModelConfig,
-           cfg: SamplingConfig) -> Samples:
+           cfg: SamplingConfig, stop_at=None, shards: int = 1) -> Samples:
   """G completions for each of B left-padded prompts. Pure; jit with model_cfg, cfg static.
 
   params: the model's (unboxed) parameters; prompts int32 [B, P] left-padded;
   prompt_mask bool [B, P]; rng a PRNG key. Returns `Samples` with B*G rows.
+  stop_at int32 [B*G] (optional, needs stop ids): row r stops with stop_ids[0] as its
+  stop_at[r]-th token unless it stopped before (0 = not forced) — a reproducible length
+  distribution for benchmarks and tests. shards: the data-parallel shards of the rows
+  (finished rows are dropped within each shard, never moved across).
   """
-  return _sample(params, prompts, prompt_mask, rng, model_cfg, cfg)[0]
+  return _sample(params, prompts, prompt_mask, rng, model_cfg, cfg, stop_at, shards)[0]
 
 
 class Sampler:
@@ -250,13 +330,17 @@ class Sampler:
     rows2, rows1 = sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1)
     self._batch2 = rows2
 
-    def traced(params, prompts, prompt_mask, rng):
+    self._rows1 = rows1
+    shards = sharding.data_parallel_size(mesh)
+
+    def traced(params, prompts, prompt_mask, rng, stop_at):
       self.num_compiles += 1  # runs only when jit traces, i.e. compiles
-      return sample(params, prompts, prompt_mask, rng, model_cfg=model_cfg, cfg=cfg)
+      return sample(params, prompts, prompt_mask, rng, model_cfg=model_cfg, cfg=cfg,
+                    stop_at=stop_at, shards=shards)
 
     self._fn = jax.jit(
         traced,
-        in_shardings=(self.param_shardings, rows2, rows2, sharding.replicated(mesh)),
+        in_shardings=(self.param_shardings, rows2, rows2, sharding.replicated(mesh), rows1),
         out_shardings=Samples(tokens=rows2, logprobs=rows2, mask=rows2, lengths=rows1,
                               stopped=rows1))
 
@@ -265,7 +349,8 @@ class Sampler:
       return x if x.sharding == self._batch2 else jax.device_put(x, self._batch2)
     return sharding.put_batch(np.asarray(x), self.mesh)
 
-  def __call__(self, params, prompts, prompt_mask, rng) -> Samples:
+  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None) -> Samples:
+    """stop_at: optional forced stop per row, as in `sample` (this host's rows)."""
     data = sharding.data_parallel_size(self.mesh)
     batch = prompts.shape[0] * (jax.process_count() if not isinstance(prompts, jax.Array) else 1)
     if batch % data:
@@ -277,5 +362,9 @@ class Sampler:
       rng = jax.random.wrap_key_data(jax.make_array_from_process_local_data(
           sharding.replicated(self.mesh), np.asarray(jax.random.key_data(rng))))
     rng = jax.device_put(rng, sharding.replicated(self.mesh))
+    if stop_at is None:
+      stop_at = np.zeros((prompts.shape[0] * self.cfg.group_size,), np.int32)
+    if not isinstance(stop_at, jax.Array):
+      stop_at = sharding.put_batch(np.asarray(stop_at, np.int32), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
-      return self._fn(params, prompts, prompt_mask, rng)
+      return self._fn(params, prompts, prompt_mask, rng, stop_at)

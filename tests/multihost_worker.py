@@ -2,6 +2,10 @@
 
   python tests/multihost_worker.py OUT_JSON WORKDIR DEVICES [PORT PROCESS_ID NUM_PROCESSES]
 
+With R1JAX_TEST_SIGTERM_AT=K in the environment, RL runs 40 steps and process 1 sends itself
+SIGTERM during step K's rollout (a preempted worker): every process must stop at the same step,
+save it and exit with EXIT_PREEMPTED.
+
 Runs configs/tiny.py (pretrain + GRPO) through r1jax.main.run with `devices` fake CPU devices
 in this process; with a port, as one of NUM_PROCESSES joined by jax.distributed on 127.0.0.1
 (gloo collectives). Writes what the test checks: this host's rollout prompts per step and
@@ -10,6 +14,7 @@ directory (WORKDIR/export).
 """
 import json
 import os
+import signal
 import sys
 
 import jax
@@ -19,7 +24,7 @@ jax.config.update('jax_num_cpu_devices', devices)
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import tiny  # noqa: E402
-from r1jax import main, metrics  # noqa: E402
+from r1jax import checkpoint, main, metrics  # noqa: E402
 from r1jax.models import hf  # noqa: E402
 from r1jax.train import rl  # noqa: E402
 
@@ -27,6 +32,9 @@ config = tiny.get_config()
 config.train.update(steps=2)
 config.rl.update(steps=3, eval_every=0, dynamic_sampling=True, max_refill_rounds=2)
 config.checkpoint.update(every=0)   # the final save of each stage
+sigterm_at = int(os.environ.get('R1JAX_TEST_SIGTERM_AT', 0))
+if sigterm_at:
+  config.rl.update(steps=40)
 if len(sys.argv) > 4:
   port, process_id, num_processes = (int(x) for x in sys.argv[4:7])
   config.distributed.update(enabled=True, coordinator_address=f'127.0.0.1:{port}',
@@ -37,6 +45,8 @@ original_rollout, original_writer = rl.GRPOTrainer.rollout, metrics.MetricWriter
 
 
 def rollout(self, cursor, rng, *args):
+  if sigterm_at and jax.process_index() == 1 and len(rollouts) == sigterm_at:
+    os.kill(os.getpid(), signal.SIGTERM)
   ro = original_rollout(self, cursor, rng, *args)
   rollouts.append({'cursor': cursor, 'prompts': list(ro.prompts.texts),
                    'rewards': ro.rewards.tolist(), 'groups': len(ro.rewards) // self.rl.group_size})
@@ -49,12 +59,19 @@ def writer(self, *args, **kwargs):
 
 
 rl.GRPOTrainer.rollout, metrics.MetricWriter.__init__ = rollout, writer
-main.run(config, workdir)
-# The export CLI's path, by every process: the RL checkpoint restored onto a (1, 4, 1) mesh
-# (each weight split across both processes), gathered tensor by tensor, written by process 0.
-config.mesh.shape = (1, 4, 1)
-hf.export_stage(config, workdir, os.path.join(workdir, 'export'), stage='rl')
+preempted = None
+try:
+  main.run(config, workdir)
+except checkpoint.Preempted as e:
+  preempted = e.step
+if preempted is None:
+  # The export CLI's path, by every process: the RL checkpoint restored onto a (1, 4, 1) mesh
+  # (each weight split across both processes), gathered tensor by tensor, written by process 0.
+  config.mesh.shape = (1, 4, 1)
+  hf.export_stage(config, workdir, os.path.join(workdir, 'export'), stage='rl')
 with open(out_path, 'w') as f:
   json.dump({'process_index': jax.process_index(), 'process_count': jax.process_count(),
              'devices': jax.device_count(), 'local_devices': jax.local_device_count(),
-             'rollouts': rollouts, 'writers': writers}, f)
+             'rollouts': rollouts, 'writers': writers, 'preempted_step': preempted}, f)
+if preempted is not None:
+  sys.exit(checkpoint.EXIT_PREEMPTED)

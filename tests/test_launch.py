@@ -36,7 +36,7 @@ def test_v5e_16_slice_commands():
       'gcloud compute tpus tpu-vm scp /tmp/r1-r1jax.tgz r1:/tmp/r1jax.tgz --zone=us-west4-a '
       '--worker=all',
       "gcloud compute tpus tpu-vm ssh r1 --zone=us-west4-a --worker=all '--command=mkdir -p "
-      '~/r1jax && tar xzf /tmp/r1jax.tgz -C ~/r1jax && cd ~/r1jax && pip install -q -e . '
+      '~/r1jax && tar xzf /tmp/r1jax.tgz -C ~/r1jax && cd ~/r1jax && pip install -q -e ".[gcs]" '
       '"jax[tpu]"\'',
       "gcloud compute tpus tpu-vm ssh r1 --zone=us-west4-a --worker=all '--command=cd ~/r1jax && "
       'python3 -m r1jax.main --config=configs/quickstart.py --workdir=gs://my-bucket/r1zero '

@@ -55,6 +55,31 @@ def test_two_processes_equal_one_process(tmp_path):
   check_runs(tmp_path)
 
 
+@pytest.mark.slow
+def test_sigterm_on_one_host_stops_every_host_at_the_same_step(tmp_path):
+  """A preempted worker (SIGTERM to process 1 during RL step 2's rollout): JAX's preemption
+  sync point makes both hosts save the same step and exit with EXIT_PREEMPTED (75)."""
+  from r1jax import checkpoint  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, R1JAX_TEST_SIGTERM_AT='2')
+  env.pop('XLA_FLAGS', None)
+  port = _free_port()
+  procs = [subprocess.Popen(
+      [sys.executable, WORKER, str(tmp_path / f'p{i}.json'), str(tmp_path / 'run'), '2', str(port),
+       str(i), '2'], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+      for i in range(2)]
+  for i, proc in enumerate(procs):
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == checkpoint.EXIT_PREEMPTED, f'p{i} exited {proc.returncode}:\n{out[-4000:]}'
+  p0, p1 = (json.loads((tmp_path / f'p{i}.json').read_text()) for i in range(2))
+  step = p0['preempted_step']
+  assert step == p1['preempted_step'] and 2 <= step < 40   # stopped soon, not at the end
+  assert len(p0['rollouts']) == len(p1['rollouts']) <= step + 2   # no host ran on alone
+  saved = sorted(int(d) for d in os.listdir(tmp_path / 'run' / 'checkpoints' / 'rl') if d.isdigit())
+  assert saved[-1] == step
+  restored = _restore_on_one_device(str(tmp_path / 'run'), 'rl', step)
+  assert int(np.asarray(restored['train']['step'])) == step
+
+
 def check_runs(tmp_path):
   """The assertions, on a directory holding one.json, p0.json, p1.json and the workdirs
   one/ and two/ (also usable on runs started by hand, see README)."""

@@ -70,19 +70,21 @@ def _host(tree):
 def _capture_batches(trainer):
   """Record (rollout, device batch with advantages) of every step."""
   seen = []
-  collect, device_batch = trainer.collect, trainer.device_batch
+  collect, device_batches = trainer.collect, trainer.device_batches
+  # one update batch, rows in rollout order and max_new_tokens long (no length chunks)
+  trainer.chunks, trainer.buckets = 1, (trainer.rl.max_new_tokens,)
 
   def wrapped_collect(step):
     out = collect(step)
     seen.append({'ro': out[0]})
     return out
 
-  def wrapped_device_batch(ro):
-    batch = device_batch(ro)
-    seen[-1]['batch'] = batch
-    seen[-1]['advantages'] = trainer.advantages(ro, batch)
-    return batch
-  trainer.collect, trainer.device_batch = wrapped_collect, wrapped_device_batch
+  def wrapped_device_batches(ro, plan):
+    batches = device_batches(ro, plan)
+    seen[-1]['batch'] = batches[0]
+    seen[-1]['advantages'] = trainer.advantages(ro, plan, batches)
+    return batches
+  trainer.collect, trainer.device_batches = wrapped_collect, wrapped_device_batches
   return seen
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from configs import r1
 from r1jax import main, metrics, sharding, stages
-from r1jax.stages import registry
+from r1jax.stages import kinds, registry
 from r1jax.data import cold_start, pipeline
 
 
@@ -24,6 +24,9 @@ def _config():
   config.stage_overrides.cold_start.train.update(steps=6, cold_start_examples=64)
   config.stage_overrides.reasoning_rl.rl.steps = 2
   config.stage_overrides.reward_model.reward_model.steps = 6
+  config.rejection_sampling.update(num_prompts=16, num_samples=2, max_new_tokens=32,
+                                   batch_size=8, num_general=8)
+  config.stage_overrides.rl_all.rl.update(steps=1, general_fraction=0.5)
   return config
 
 
@@ -45,12 +48,13 @@ def test_r1_quick_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch
     return original(self, step)
   monkeypatch.setattr(cold_start, 'build_cold_start', build_and_note)
   starts = {}
-  kind = stages.KINDS['reward_model']
+  for kind_name in ('reward_model', 'sft'):
+    kind = stages.KINDS[kind_name]
 
-  def recording_run(ctx, cfg, name, init_params):
-    starts[name] = jax.tree.map(np.asarray, init_params)
-    return kind.run(ctx, cfg, name, init_params)
-  monkeypatch.setitem(registry.KINDS, 'reward_model', dataclasses.replace(kind, run=recording_run))
+    def recording_run(ctx, cfg, name, init_params, kind=kind):
+      starts[name] = jax.tree.map(np.asarray, init_params)
+      return kind.run(ctx, cfg, name, init_params)
+    monkeypatch.setitem(registry.KINDS, kind_name, dataclasses.replace(kind, run=recording_run))
   monkeypatch.setattr(pipeline.BatchIterator, 'batch', batch)
 
   with pytest.raises(KeyboardInterrupt):
@@ -85,6 +89,36 @@ def test_r1_quick_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch
                       .read_text())
   assert counts['kept'] > 0 and counts['generated'] == 64
   assert list((tmp_path / 'datasets' / 'r1jax_cold_start').glob('*/1.0.0/*.array_record*'))
+
+  # rejection sampling: every sample counted once, the set written, the base model's SFT on
+  # it for epochs x size / batch steps
+  report = json.loads((tmp_path / 'reports' / 'rejection_sampling.json').read_text())
+  counts = report['counts']
+  assert counts['sampled'] == 16 * 2 and counts['general'] == 8
+  assert counts['kept_reasoning'] + sum(v for k, v in counts.items()
+                                        if k.startswith('dropped_')) == counts['sampled']
+  assert list((tmp_path / 'datasets' / 'r1jax_rejection_sampled').glob('*/1.0.0/*.array_record*'))
+  sft_cfg = stages.stage_config(config, 'sft')
+  assert int(results['sft'].step) == -(-counts['kept'] // sft_cfg.train.batch_size)
+  base = load('pretrain')
+  for got, want in zip(jax.tree.leaves(starts['sft']), jax.tree.leaves(base)):
+    np.testing.assert_array_equal(got, want)   # from the base model, not the RL checkpoint
+  # RL for all scenarios: per-scenario rewards, the reward model beside the oracle
+  rl_all = by_stage['rl_all'][-1]
+  assert {'reward/reasoning', 'reward/general', 'rm/helpfulness', 'rm/harmlessness',
+          'oracle/helpfulness', 'oracle/harmlessness', 'eval/general/oracle_helpfulness',
+          'eval/general/rm_helpfulness', 'eval/accuracy'} <= set(rl_all)
+  assert rl_all['general_fraction'] == 0.5 and 0 < rl_all['rm/helpfulness'] < 1
+  # the student: its own (smaller) base, distilled on the set, and RL for the same FLOPs
+  student = load('distill')
+  assert jax.tree.leaves(student)[0].size < jax.tree.leaves(base)[0].size
+  distill_cfg = stages.stage_config(config, 'distill')
+  distill_cfg.train.steps = int(results['distill'].step)
+  assert int(results['student_rl'].train.step) == max(1, round(
+      kinds.sft_flops(distill_cfg) / kinds.rl_step_flops(stages.stage_config(config,
+                                                                              'student_rl'))))
+  table = (tmp_path / 'reports' / 'pipeline.md').read_text()
+  assert all(f'| {s} ' in table for s in config.stages)
 
   again = main.run(config, str(tmp_path))   # all finished: nothing runs
   assert all(isinstance(r, stages.Finished) for r in again.values())

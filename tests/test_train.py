@@ -8,7 +8,9 @@ import ml_collections
 import numpy as np
 import pytest
 
-from r1jax import checkpoint, main, sharding
+from etils import epath
+
+from r1jax import checkpoint, main, metrics, sharding
 from r1jax.data import pipeline
 from r1jax.models import ModelConfig
 from r1jax.train import pretrain, state as state_lib
@@ -108,3 +110,30 @@ def test_interruption_saves_the_current_step(tmp_path, tiny_config, monkeypatch)
   assert int(_run(tiny_config, tmp_path).step) == 4   # resumes from what it saved:
   rows = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
   assert [r['step'] for r in rows if 'loss' in r] == [1, 2, 3, 4]   # steps 1-3 not retrained
+
+
+def _events(path):
+  """(tag, step, value) of the scalar summaries in a TFRecord event file."""
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  data, out, at = path.read_bytes(), [], 0
+  while at < len(data):
+    size = int.from_bytes(data[at:at + 8], 'little')
+    event = event_pb2.Event.FromString(data[at + 12:at + 12 + size])
+    out += [(v.tag, event.step, v.simple_value) for v in event.summary.value]
+    at += 12 + size + 4
+  return out
+
+
+def test_tensorboard_for_a_remote_workdir_goes_through_epath(tmp_path):
+  # A gs:// workdir registers an epath-backed event-file factory for its scheme; here the scheme
+  # `tbtest://` maps onto tmp_path, so the same code path writes local files we can read back.
+  factory = metrics.EpathEventFiles(to_path=lambda p: epath.Path(p.replace('tbtest://', '')))
+  writer = metrics.tensorboard_writer(f'tbtest://{tmp_path}/tensorboard/rl', factory)
+  for step in range(3):
+    writer.add_scalar('reward', 0.5 * step, step)
+    writer.flush()  # each flush rewrites the whole object (gs:// cannot append): no duplicates
+  writer.close()
+  files = list((tmp_path / 'tensorboard' / 'rl').glob('events.out.tfevents.*'))
+  assert len(files) == 1
+  assert _events(files[0]) == [('reward', s, 0.5 * s) for s in range(3)]
+  assert not list(tmp_path.glob('tbtest*'))

@@ -135,14 +135,14 @@ def _settings(config) -> dict:
 
 
 @functools.cache
-def builder_class():
-  """The TFDS builder (defined on first use: importing TFDS is slow). Its records are passed
-  in; the config name is a digest of the settings that made them."""
+def builder_class(name: str = NAME):
+  """The TFDS builder of the datasets named `name` (defined on first use: importing TFDS is
+  slow). Its records are passed in; the config name is a digest of the settings that made
+  them. The rejection-sampled sets (r1jax/data/rejection.py) use it with their own name."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
 
-  class R1jaxColdStart(tfds.core.GeneratorBasedBuilder):
-    """Templated worked traces with reflection, filtered like R1's cold-start data."""
-    name = NAME
+  class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Prompt/completion records made in memory by a stage (FEATURES, all text)."""
     VERSION = tfds.core.Version('1.0.0')
 
     def __init__(self, *, records=(), **kwargs):
@@ -162,36 +162,45 @@ def builder_class():
     def _generate_examples(self):  # pylint: disable=arguments-differ
       yield from enumerate(self._records)
 
-  return R1jaxColdStart
+  class_name = ''.join(part.capitalize() for part in name.split('_'))
+  return type(class_name, (Builder,), {'name': name, '__module__': __name__})
 
 
-def build_cold_start(data_dir: str, config, tokenizer) -> tuple[str, dict]:
-  """Builds (once) the cold-start TFDS dataset under `data_dir` for these settings; returns
-  its name for `tfds.data_source` and the filter counts (also in its counts.json)."""
+def build_dataset(data_dir: str, name: str, settings: dict, make) -> tuple[str, dict]:
+  """Builds (once) the TFDS array_record dataset `name/cfg_<digest of settings>` under
+  `data_dir` from `make() -> (records, counts)`; returns its name for `tfds.data_source` and
+  the counts (also in <name>_counts/cfg_<digest>.json, written last: its presence means the
+  dataset is complete, and a second call reads it instead of building)."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  settings = _settings(config)
   digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-  name = f'{NAME}/cfg_{digest}'
-  counts_path = os.path.join(data_dir, 'cold_start_counts', f'cfg_{digest}.json')
-  builder = builder_class()
+  short = name[len('r1jax_'):] if name.startswith('r1jax_') else name
+  counts_path = os.path.join(data_dir, f'{short}_counts', f'cfg_{digest}.json')
+  builder = builder_class(name)
   if os.path.exists(counts_path):
     with open(counts_path) as f:
-      return name, json.load(f)
-  records, counts = make_traces(config, tokenizer)
+      return f'{name}/cfg_{digest}', json.load(f)
+  records, counts = make()
   builder(records=records, data_dir=data_dir, file_format='array_record',
           config=tfds.core.BuilderConfig(name=f'cfg_{digest}', version='1.0.0',
                                          description=json.dumps(settings))
           ).download_and_prepare()
   os.makedirs(os.path.dirname(counts_path), exist_ok=True)
-  with open(counts_path, 'w') as f:  # written last: its presence means the dataset is complete
+  with open(counts_path, 'w') as f:
     json.dump(counts, f, indent=1)
-  return name, counts
+  return f'{name}/cfg_{digest}', counts
+
+
+def build_cold_start(data_dir: str, config, tokenizer) -> tuple[str, dict]:
+  """Builds (once) the cold-start TFDS dataset under `data_dir` for these settings; returns
+  its name for `tfds.data_source` and the filter counts (also in its counts.json)."""
+  return build_dataset(data_dir, NAME, _settings(config),
+                       lambda: make_traces(config, tokenizer))
 
 
 def read_records(data_dir: str, name: str) -> list[dict]:
   """Every record of a dataset built here, as dicts of str."""
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder_class()  # registered, so TFDS finds the name
+  builder_class(name.split('/')[0])  # registered, so TFDS finds the name
   source = tfds.data_source(name, data_dir=data_dir, split='train', download=False,
                             builder_kwargs={'file_format': 'array_record'})
   return [{k: v.decode('utf-8') if isinstance(v, bytes) else str(v)

@@ -1,4 +1,4 @@
-"""Host-side verifiers and rewards (see README_SECTION.md for names and options).
+"""Host-side verifiers and rewards (see README.md, "Rewards", for names and options).
 
     from r1jax import rewards
     pool = rewards.VerifierPool(num_workers=2, timeout_s=2.0)   # once

@@ -26,15 +26,19 @@ def _script(ch: str) -> str:
 
 def words_by_script(text: str) -> dict[str, int]:
   """Word counts per script: a Han character is one word (Chinese has no spaces), a run
-  of letters of another script is one word; digits and symbols are not words."""
+  of letters of another script is one word; digits and symbols are not words, and neither is
+  a lone ASCII letter (a variable: the x of '求 x' or '3x + 1', in either language)."""
   counts = {'latin': 0, 'han': 0, 'other': 0}
   for run in _LETTER_RUN.findall(text):
-    prev = None
-    for ch in run:
-      script = _script(ch)
-      if script == 'han' or script != prev:
+    start = 0
+    for end in range(1, len(run) + 1):
+      script = _script(run[start])
+      if end < len(run) and script != 'han' and _script(run[end]) == script:
+        continue  # the segment of one non-Han script goes on
+      segment = run[start:end]
+      if not (len(segment) == 1 and segment.isascii()):
         counts[script] += 1
-      prev = script
+      start = end
   return counts
 
 

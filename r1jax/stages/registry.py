@@ -35,6 +35,11 @@ class Kind:
   total_steps(config) -> the step count at which the stage is finished.
   params_path: where the policy params sit in the stage's checkpoint tree.
   from_earlier: whether the stage starts from an earlier stage's params (pretrain does not).
+  makes_params: False for a stage that writes data, not a checkpoint (rejection sampling): a
+    stage after it starts, by default, from the params it started from.
+  progress(workdir, name) -> steps done (None: not started); default: the latest checkpoint.
+  prepare(ctx, config, name) -> config with fields that depend on earlier stages' output
+    filled in (an SFT epoch count turned into train.steps once its data set exists).
   """
   name: str
   run: Callable
@@ -42,6 +47,9 @@ class Kind:
   params_path: tuple
   description: str
   from_earlier: bool = True
+  makes_params: bool = True
+  progress: Callable | None = None
+  prepare: Callable | None = None
 
 
 KINDS: dict[str, Kind] = {}
@@ -74,7 +82,20 @@ def source_stage(config, name: str) -> str | None:
   if chosen:
     return chosen
   index = list(config.stages).index(name)
-  return config.stages[index - 1] if index else None
+  if not index:
+    return None
+  before = config.stages[index - 1]
+  kind = KINDS.get(kind_name(config, before))
+  if kind is not None and not kind.makes_params:  # a data stage: pass its own source on
+    return source_stage(config, before)
+  return before
+
+
+def data_stage(config, name: str, kind: str) -> str | None:
+  """The latest stage of `kind` before stage `name` (whose data set it reads), or None."""
+  stages = list(config.stages)
+  return next((s for s in reversed(stages[:stages.index(name)])
+               if kind_name(config, s) == kind), None)
 
 
 def _merge(target: ml_collections.ConfigDict, overrides, prefix: str = '') -> None:
@@ -123,4 +144,19 @@ def check_stages(config) -> list[str]:
                                       or stages.index(source) >= stages.index(name)):
       problems.append(f'stage_from.{name}={source!r} is not an earlier stage of '
                       f'stages={tuple(stages)}')
+    elif source in stages and not getattr(KINDS.get(kind_name(config, source)),
+                                          'makes_params', True):
+      problems.append(f'stage_from.{name}={source!r} names a stage that writes data, not '
+                      'params; name the stage it samples from')
+  for name in stages:
+    if kind_name(config, name) not in KINDS or problems:
+      continue
+    try:
+      sft_data = stage_config(config, name).train.sft_data
+    except ValueError:
+      continue  # a bad override: validation names it
+    if (sft_data == 'rejection_sampling'
+        and data_stage(config, name, 'rejection_sampling') is None):
+      problems.append(f"stage {name}: train.sft_data='rejection_sampling' needs a "
+                      'rejection_sampling stage before it in stages')
   return problems

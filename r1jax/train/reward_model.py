@@ -207,3 +207,14 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None,
   metrics.note(f'[{stage}] Held-out pair accuracy {final["eval/pair_accuracy"]:.3f} '
                f'({len(heldout_pairs)} pairs)')
   return state
+
+
+def load_reward_model(config, workdir: str, stage: str, mesh, rules):
+  """The {'decoder', 'head'} params of a finished reward_model stage, onto `mesh`; `config`
+  is that stage's config (its model)."""
+  from r1jax import stages  # pylint: disable=g-import-not-at-top
+  model_cfg = ModelConfig.from_config(config.model)
+  boxed = jax.eval_shape(lambda k: {'decoder': init_params(model_cfg, k, boxed=True),
+                                    'head': init_head(model_cfg, boxed=True)},
+                         jax.random.key(0))
+  return stages.restore_params(workdir, stage, boxed, ('params',), mesh, rules)

@@ -10,6 +10,12 @@ One step, reading top to bottom in `run`:
   rewards ─> (KL penalty) ─> group advantages; dynamic sampling refills groups    [host]
   put_batch ─> reference log-probs (jit, frozen params) ─> mu x jit(train_step)  [device]
 
+The update costs what the rollout generated, not max_new_tokens x rows: rows are sorted by
+completion length and cut into rl.update_chunks chunks, each padded to the smallest of
+rl.length_buckets compiled lengths that holds it; the chunks' gradients are summed (weighted
+so that loss and gradient equal the whole batch's) and applied in one optimizer step
+(`state.apply_gradients`: the same clipping, schedule and non-finite skip as `gradient_step`).
+
 Choices, stated once (each is a config knob, see configs/common.py `rl`):
   * old log-probs: the sampler's (temperature-scaled) log-probs when the policy that sampled
     is the one being updated (mu = 1, no top-k/top-p); otherwise recomputed once per rollout.
@@ -40,8 +46,8 @@ from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, shar
 from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix, lm_head_weight
-from r1jax.train.state import (TrainState, check_finite, create_train_state, gradient_step,
-                               lr_schedule, make_optimizer)
+from r1jax.train.state import (TrainState, apply_gradients, check_finite, create_train_state,
+                               gradient_step, lr_schedule, make_optimizer)
 
 
 @flax.struct.dataclass
@@ -67,7 +73,8 @@ class RolloutBatch:
 def loss_config(rl_cfg) -> losses.PolicyLossConfig:
   kwargs = dict(rl_cfg)
   kwargs['dual_clip'] = rl_cfg.dual_clip or None             # 0 = off
-  kwargs['token_sum_constant'] = rl_cfg.token_sum_constant or None  # 0 = max_new_tokens
+  # 0 = max_new_tokens (explicit: the update sees completions cut to a length bucket)
+  kwargs['token_sum_constant'] = rl_cfg.token_sum_constant or rl_cfg.max_new_tokens
   return losses.PolicyLossConfig.from_config(kwargs)
 
 
@@ -128,6 +135,62 @@ def make_train_step(model_cfg: ModelConfig, tx, loss_cfg, prompt_len: int, tempe
       metrics['learning_rate'] = schedule(state.step)  # the rate this update applied
     return new_state, metrics
   return train_step
+
+
+def make_chunk_grad(model_cfg: ModelConfig, loss_cfg, prompt_len: int, temperature: float,
+                    prefix=None, rl_cfg=None):
+  """chunk_grad(params, batch, weight, acc) -> (acc + grad of weight * loss, metrics): one chunk
+  of a batch split by completion length (GRPOTrainer.plan), on `make_loss_fn`."""
+  loss_fn = make_loss_fn(model_cfg, loss_cfg, prompt_len, temperature, prefix, rl_cfg)
+
+  def chunk_grad(params, batch: RolloutBatch, weight, acc):
+    weighted = lambda p: (lambda out: (out[0] * weight, out[1]))(loss_fn(p, batch))
+    (_, metrics), grads = jax.value_and_grad(weighted, has_aux=True)(params)
+    return jax.tree.map(jnp.add, acc, grads), metrics
+  return chunk_grad
+
+
+# Metrics that are means over valid tokens (losses.policy_loss's _masked_mean): a chunked
+# update averages them with each chunk's token share; extrema take the extremum; the rest
+# (losses, and k1.5's per-sequence means) add with the loss weights.
+TOKEN_MEAN_METRICS = ('clip_frac_low', 'clip_frac_high', 'clip_frac_dual', 'ratio_mean', 'kl',
+                      'entropy')
+
+
+def combine_chunk_metrics(parts: list, loss_weights, token_shares, has_tokens) -> dict:
+  """The whole batch's metrics from its chunks' (in-graph; weights [chunks] float32)."""
+  out = {}
+  for key in parts[0]:
+    values = jnp.stack([p[key] for p in parts])
+    if key.endswith('_max'):   # chunks without loss tokens report a placeholder: left out
+      out[key] = jnp.where(has_tokens.any(), jnp.max(jnp.where(has_tokens, values, -jnp.inf)),
+                           values[0])
+    elif key.endswith('_min'):
+      out[key] = jnp.where(has_tokens.any(), jnp.min(jnp.where(has_tokens, values, jnp.inf)),
+                           values[0])
+    elif key in TOKEN_MEAN_METRICS:
+      out[key] = jnp.dot(values, token_shares)
+    else:
+      out[key] = jnp.dot(values, loss_weights)
+  return out
+
+
+def make_apply_chunks(tx, schedule=None):
+  """apply_chunks(state, grads, parts, loss_weights, token_shares, has_tokens) -> (state,
+  metrics): the optimizer step on gradients summed over chunks, as `make_train_step` does it
+  on one batch (state.apply_gradients; metrics['learning_rate'] from `schedule`)."""
+  def apply_chunks(state: TrainState, grads, parts, loss_weights, token_shares, has_tokens):
+    metrics = combine_chunk_metrics(parts, loss_weights, token_shares, has_tokens)
+    new_state, metrics = apply_gradients(state, tx, metrics['loss'], metrics, grads)
+    if schedule is not None:
+      metrics['learning_rate'] = schedule(state.step)
+    return new_state, metrics
+  return apply_chunks
+
+
+def length_buckets(max_new_tokens: int, count: int) -> tuple:
+  """The completion lengths the update compiles for: max_new_tokens / 2^k, k < count."""
+  return tuple(sorted({-(-max_new_tokens // 2 ** k) for k in range(max(count, 1))}))
 
 
 def make_score_fn(model_cfg, prompt_len: int, temperature: float, prefix=None):
@@ -241,6 +304,11 @@ class GRPOTrainer:
     self.pool = pool if pool is not None else rewards.VerifierPool(
         num_workers=self.rl.verifier_workers, timeout_s=self.rl.verifier_timeout_s)
     self.local_prompts = self.rl.prompts_per_step // jax.process_count()
+    self.buckets = length_buckets(self.rl.max_new_tokens, self.rl.length_buckets)
+    # At most rl.update_chunks chunks: the most that split the rows evenly over the data axes.
+    rows, data = self.rl.prompts_per_step * self.rl.group_size, sharding.data_parallel_size(mesh)
+    self.chunks = max(c for c in range(1, max(self.rl.update_chunks, 1) + 1)
+                      if rows % (c * data) == 0)
 
     # mu updates per RL step: the schedule counts steps (see state.lr_schedule)
     self.schedule = lr_schedule(self.rl, self.rl.steps, self.rl.num_iterations)
@@ -283,6 +351,18 @@ class GRPOTrainer:
                           rl_cfg.temperature, prefix, rl_cfg, self.schedule),
           in_shardings=(self.shardings, self.batch_shardings),
           out_shardings=(self.shardings, sharding.replicated(mesh)), donate_argnums=0)
+      # the chunked update: one call per chunk (compiled once per length bucket), then one
+      # optimizer step on the summed gradients
+      params_sh, repl = self.shardings.params, sharding.replicated(mesh)
+      self.chunk_grad = jax.jit(
+          make_chunk_grad(self.model_cfg, self.loss_cfg, rl_cfg.prompt_len, rl_cfg.temperature,
+                          prefix, rl_cfg),
+          in_shardings=(params_sh, self.batch_shardings, repl, params_sh),
+          out_shardings=(params_sh, repl), donate_argnums=3)
+      self.apply_chunks = jax.jit(make_apply_chunks(self.tx, self.schedule),
+                                  out_shardings=(self.shardings, repl), donate_argnums=(0, 1))
+      self.zero_grads = jax.jit(lambda p: jax.tree.map(jnp.zeros_like, p),
+                                out_shardings=params_sh)
       self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature,
                                          prefix),
                            in_shardings=(self.shardings.params, rows2, rows2),
@@ -336,10 +416,16 @@ class GRPOTrainer:
         metadata=[m for m in prompts.metadata for _ in range(group)],
         group_size=group, completion_lens=host.lengths,
         max_completion_len=self.rl.max_new_tokens, truncated=~host.stopped, completion_ids=ids)
-    total, per_reward = rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
-                                                **dict(self.rl.reward_options))
+    total, per_reward = self.compute_rewards(batch, prompts, host, step)
     return Rollout(prompts, host.tokens, host.mask, host.logprobs, host.lengths, host.stopped,
                    total, per_reward)
+
+  def compute_rewards(self, batch, prompts: PromptBatch, samples, step: int):
+    """(total [R], {name: [R]}) for this host's completions (`samples`: their host rows). The
+    rule verifiers, on the host; RL for all scenarios (train/rl_all.py) adds the reward model."""
+    del prompts, samples
+    return rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
+                                   **dict(self.rl.reward_options))
 
   def collect(self, step: int):
     """Rollouts for one step; with dynamic sampling, zero-variance groups are dropped and
@@ -377,26 +463,90 @@ class GRPOTrainer:
           stats, sharding.replicated(self.mesh)))
     return Rollout.concat(parts), cursor, {'rollout_rounds': rounds, 'dropped_groups': dropped}
 
-  def device_batch(self, ro: Rollout) -> RolloutBatch:
-    """Prompt + completion rows on the mesh; reference (and old) log-probs filled in."""
-    group = self.rl.group_size
+  def plan(self, ro: Rollout) -> list:
+    """How the update covers this host's rows: [(row indices, completion length)], one entry
+    per chunk. Rows are sorted by length and cut into `self.chunks` equal chunks, each padded
+    only to the smallest length bucket that holds its longest completion (the same on every
+    host), so the update's cost follows the tokens generated, not max_new_tokens x rows. One
+    entry over all rows when every chunk would get the same length."""
+    rows, chunks = len(ro.lengths), self.chunks
+    order = np.argsort(ro.lengths, kind='stable') if chunks > 1 else np.arange(rows)
+    out = []
+    for idx in np.split(order, chunks):
+      longest = all_hosts_max(int(ro.lengths[idx].max()))
+      out.append((idx, next(b for b in self.buckets if b >= longest)))
+    if len({n for _, n in out}) == 1:
+      return [(np.arange(rows), out[0][1])]
+    return out
+
+  def loss_mask(self, ro: Rollout) -> np.ndarray:
     loss_mask = ro.mask.astype(np.float32)
     if self.rl.mask_truncated:  # DAPO: a cut-off answer says nothing about how to end
       loss_mask = loss_mask * ro.stopped[:, None]
-    host = RolloutBatch(
-        tokens=np.concatenate([np.repeat(ro.prompts.tokens, group, 0), ro.tokens], axis=1),
-        valid=np.concatenate([np.repeat(ro.prompts.mask, group, 0), ro.mask], axis=1),
-        completion_mask=loss_mask, old_logp=ro.logprobs.astype(np.float32),
-        ref_logp=np.zeros(ro.logprobs.shape, np.float32),
-        advantages=np.zeros(len(ro.rewards), np.float32))
-    batch = sharding.put_batch(host, self.mesh)
+    return loss_mask
+
+  def device_batches(self, ro: Rollout, plan: list) -> list:
+    """Prompt + completion rows of each chunk on the mesh, cut to the chunk's length bucket;
+    reference (and old) log-probs filled in."""
+    group, prompt_len = self.rl.group_size, self.rl.prompt_len
+    loss_mask = self.loss_mask(ro)
+    tokens = np.concatenate([np.repeat(ro.prompts.tokens, group, 0), ro.tokens], axis=1)
+    valid = np.concatenate([np.repeat(ro.prompts.mask, group, 0), ro.mask], axis=1)
+    old_logp = ro.logprobs.astype(np.float32)
+    batches = []
+    for idx, length in plan:
+      host = RolloutBatch(
+          tokens=tokens[idx, :prompt_len + length], valid=valid[idx, :prompt_len + length],
+          completion_mask=loss_mask[idx, :length], old_logp=old_logp[idx, :length],
+          ref_logp=np.zeros((len(idx), length), np.float32),
+          advantages=np.zeros(len(idx), np.float32))
+      batch = sharding.put_batch(host, self.mesh)
+      with sharding.use_mesh(self.mesh, self.rules):
+        if self.use_ref:
+          batch = batch.replace(ref_logp=self.score(self.state.ref_params, batch.tokens,
+                                                    batch.valid))
+        if self.recompute_old:
+          batch = batch.replace(old_logp=self.score(self.params, batch.tokens, batch.valid))
+      batches.append(batch)
+    return batches
+
+  def prepare(self, ro: Rollout):
+    """The update's chunks (`plan`), their device batches with advantages, and the chunk
+    weights `update` needs."""
+    plan = self.plan(ro)
+    batches = self.device_batches(ro, plan)
+    advantages = self.advantages(ro, plan, batches).astype(np.float32)
+    batches = [b.replace(advantages=sharding.put_batch(advantages[idx], self.mesh))
+               for (idx, _), b in zip(plan, batches)]
+    return batches, self.chunk_weights(self.loss_mask(ro), plan)
+
+  def chunk_weights(self, loss_mask: np.ndarray, plan: list):
+    """(loss weights, token shares, has-tokens) per chunk, float32 [chunks] (global counts):
+    a chunk's loss times its weight sums to the whole batch's loss for rl.aggregation
+    (k1.5: a mean over sequences with loss tokens)."""
+    valid = [loss_mask[idx] > 0 for idx, _ in plan]
+    tokens = all_hosts_sum(np.array([v.sum() for v in valid], np.float64))
+    seqs = all_hosts_sum(np.array([v.any(axis=1).sum() for v in valid], np.float64))
+    rows = all_hosts_sum(np.array([len(v) for v in valid], np.float64))
+    if self.rl.loss == 'kimi_k15':
+      counts = seqs
+    else:
+      counts = {'token_mean': tokens, 'token_sum': rows, 'seq_mean': seqs}[
+          self.loss_cfg.aggregation]
+    share = lambda c: (c / max(c.sum(), 1.0)).astype(np.float32)
+    return share(counts), share(tokens), tokens > 0
+
+  def update(self, train_state, batches: list, weights):
+    """One optimizer step over the batch's chunks: `train_step` on a single chunk, else the
+    chunks' weighted gradients summed, then `apply_chunks` (the same optimizer step)."""
     with sharding.use_mesh(self.mesh, self.rules):
-      if self.use_ref:
-        batch = batch.replace(ref_logp=self.score(self.state.ref_params, batch.tokens,
-                                                  batch.valid))
-      if self.recompute_old:
-        batch = batch.replace(old_logp=self.score(self.params, batch.tokens, batch.valid))
-    return batch
+      if len(batches) == 1:
+        return self.train_step(train_state, batches[0])
+      grads, parts = self.zero_grads(train_state.params), []
+      for batch, weight in zip(batches, weights[0]):
+        grads, part = self.chunk_grad(train_state.params, batch, weight, grads)
+        parts.append(part)
+      return self.apply_chunks(train_state, grads, parts, *weights)
 
   def step(self) -> dict:
     """One RL step; returns its metrics (host scalars)."""
@@ -405,17 +555,13 @@ class GRPOTrainer:
     t0 = time.time()
     ro, cursor, row = self.collect(step)
     t1 = time.time()
-    batch = self.device_batch(ro)
-    advantages = self.advantages(ro, batch)
-    batch = batch.replace(advantages=sharding.put_batch(advantages.astype(np.float32),
-                                                        self.mesh))
+    batches, weights = self.prepare(ro)
     t2 = time.time()
     train_state = self.state.train
-    with sharding.use_mesh(self.mesh, self.rules):
-      for i in range(rl_cfg.num_iterations):
-        train_state, update_metrics = self.train_step(train_state, batch)
-        if i == 0:
-          first_metrics = update_metrics
+    for i in range(rl_cfg.num_iterations):
+      train_state, update_metrics = self.update(train_state, batches, weights)
+      if i == 0:
+        first_metrics = update_metrics
     update_metrics = jax.device_get(update_metrics)
     # the first update of a rollout is on-policy: its ratios are 1 (log-ratios 0 for k1.5)
     first = {f'first_{k}': float(v) for k, v in jax.device_get(first_metrics).items()
@@ -438,6 +584,7 @@ class GRPOTrainer:
         clipped_frac=float((~stopped).mean()),
         prompt_cursor=cursor, rollout_s=t1 - t0, reference_s=t2 - t1, update_s=t3 - t2,
         step_s=t3 - t0, tokens_per_second=float(lengths.sum()) / (t1 - t0),
+        update_tokens=int(sum(b.tokens.size for b in batches)),
         compiles=metrics.compile_count(), **first,
         **{k: float(v) for k, v in update_metrics.items()})
     if self.sampler_mode != 'uniform':
@@ -445,7 +592,7 @@ class GRPOTrainer:
                                                 for m in ro.prompts.metadata]))
     return row
 
-  def advantages(self, ro: Rollout, batch: RolloutBatch) -> np.ndarray:
+  def advantages(self, ro: Rollout, plan: list, batches: list) -> np.ndarray:
     """Per-sequence advantages [B*G] on the host. GRPO family: group advantages of the task
     reward, minus the centred KL penalty with rl.kl_mode='reward' (losses.penalized_advantages:
     the penalty is never std-normalised). k1.5: r - tau log Z (losses.kimi_baseline)."""
@@ -454,15 +601,21 @@ class GRPOTrainer:
       return task - losses.kimi_baseline(task, rl_cfg.group_size, rl_cfg.kimi_tau,
                                          rl_cfg.kimi_baseline)
     if self.use_ref and self.loss_cfg.kl_mode == 'reward':
-      penalty = losses.kl_reward_penalty(batch.old_logp, batch.ref_logp, batch.completion_mask,
-                                         rl_cfg.kl_beta, self.loss_cfg.kl_estimator)
-      return losses.penalized_advantages(task, host_rows(penalty, self.mesh), rl_cfg.group_size,
+      penalty = np.zeros(len(task), np.float32)
+      for (idx, _), batch in zip(plan, batches):
+        penalty[idx] = host_rows(losses.kl_reward_penalty(
+            batch.old_logp, batch.ref_logp, batch.completion_mask, rl_cfg.kl_beta,
+            self.loss_cfg.kl_estimator), self.mesh)
+      return losses.penalized_advantages(task, penalty, rl_cfg.group_size,
                                          rl_cfg.advantage_mode)
     return losses.group_advantages(task, rl_cfg.group_size, mode=rl_cfg.advantage_mode)
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl'):
-  """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState."""
+def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl',
+        make_trainer=None, make_evaluator=None):
+  """R1-Zero style RL from `init_params` (or the base checkpoint); returns the final RLState.
+  make_trainer(params) / make_evaluator(pool) replace the GRPOTrainer on the task prompts and
+  the held-out Evaluator (RL for all scenarios, r1jax/train/rl_all.py)."""
   rl_cfg = config.rl
   model_cfg = ModelConfig.from_config(config.model)
   ckpt = checkpoint.Checkpointer(workdir, stage, config.checkpoint.every, config.checkpoint.keep)
@@ -471,18 +624,21 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
     init_params = load_base_params(config, workdir, model_cfg, mesh, rules)
 
   metrics.note(f'[{stage}] Verifier pool, prompts and compiled rollout/update...')
-  template = templates.get_template(config.data.template)
-  prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
-                        rl_cfg.prompt_len, seed=config.seed + 1,
-                        share_prefix=config.data.share_prefix)
-  if prompts.shared_prefix is not None:
-    metrics.note(f'[{stage}] Shared prompt prefix of {len(prompts.shared_prefix)} tokens '
+  if make_trainer is None:
+    template = templates.get_template(config.data.template)
+    prompts = TaskPrompts(source.load_records(config.data, 'train'), tokenizer, template,
+                          rl_cfg.prompt_len, seed=config.seed + 1,
+                          share_prefix=config.data.share_prefix)
+    make_trainer = lambda params: GRPOTrainer(config, tokenizer, mesh, rules, params, prompts)
+  trainer = make_trainer(init_params)
+  if trainer.prefix is not None:
+    metrics.note(f'[{stage}] Shared prompt prefix of {len(trainer.prefix)} tokens '
                  'computed once per batch')
-  trainer = GRPOTrainer(config, tokenizer, mesh, rules, init_params, prompts)
   if resuming:
     trainer.state = ckpt.restore(trainer.state)
     metrics.note(f'[{stage}] Resumed from step {trainer.step_count}')
-  evaluator = evaluate.Evaluator(config, tokenizer, mesh, rules, pool=trainer.pool)
+  evaluator = (make_evaluator or (lambda pool: evaluate.Evaluator(
+      config, tokenizer, mesh, rules, pool=pool)))(trainer.pool)
   writer = metrics.MetricWriter(
       workdir, stage, rl_cfg.steps, config.log.tensorboard,
       console_keys=('reward', 'accuracy', 'response_len', 'kl', 'eval/accuracy', 'compiles'))
@@ -522,11 +678,26 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
   plot = config.log.plots and metrics.plot_metrics(
       workdir, stage, ['reward', 'eval/accuracy', 'eval/format', 'response_len', 'kl'])
   if final is not None:
-    evaluator.print_table(final, f'R1-Zero: held-out accuracy before / after {step} RL steps',
+    evaluator.print_table(final, f'{stage}: held-out accuracy before / after {step} RL steps',
                           before=before)
   if plot:
     metrics.note(f'[{stage}] Curves: {plot}')
   return trainer.state
+
+
+def all_hosts_max(value: int) -> int:
+  """The largest value over hosts (every host must compile the same shapes)."""
+  if jax.process_count() == 1:
+    return value
+  return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def all_hosts_sum(values: np.ndarray) -> np.ndarray:
+  """Elementwise sum over hosts of a small float array."""
+  if jax.process_count() == 1:
+    return values
+  gathered = multihost_utils.process_allgather(np.asarray(values, np.float32))
+  return np.asarray(gathered, np.float64).reshape(-1, len(values)).sum(0)
 
 
 def all_hosts_min(value: int) -> int:
@@ -544,7 +715,11 @@ def all_hosts_concat(values: np.ndarray) -> np.ndarray:
 
 
 def load_base_params(config, workdir: str, model_cfg, mesh, rules):
-  """Parameters of the base model: rl.init_from (a workdir) or this workdir's pretrain stage."""
+  """Parameters of the base model: rl.init_from (a workdir, or 'random' for random weights)
+  or this workdir's pretrain stage."""
+  if config.rl.init_from == 'random':  # benchmarks and smoke runs: no base model
+    metrics.note('[rl] Random initial weights (rl.init_from=random)')
+    return None
   base = config.rl.init_from or workdir
   ckpt = checkpoint.Checkpointer(base, 'pretrain', every=0, keep=1)
   if ckpt.latest_step() is None and config.model.hf_path and not config.rl.init_from:

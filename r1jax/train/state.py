@@ -99,9 +99,15 @@ def gradient_step(state: TrainState, tx, loss_fn):
   were, selected in-graph: no host sync) and is counted in `skipped` / `skipped_in_a_row`;
   the host stops the run through `check_finite` on the metrics it already fetches."""
   (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+  return apply_gradients(state, tx, loss, metrics, grads)
+
+
+def apply_gradients(state: TrainState, tx, loss, metrics: dict, grads):
+  """The optimizer half of `gradient_step`, for gradients computed elsewhere (e.g. summed
+  over the chunks of a batch): the same clipping, schedule, non-finite skip and metrics."""
   updates, opt_state = tx.update(grads, state.opt_state, state.params)
   params = optax.apply_updates(state.params, updates)
-  metrics['grad_norm'] = optax.tree.norm(grads)
+  metrics = dict(metrics, grad_norm=optax.tree.norm(grads))
   finite = jnp.isfinite(loss) & jnp.isfinite(metrics['grad_norm'])
   keep = lambda new, old: jax.tree.map(lambda n, o: jnp.where(finite, n, o), new, old)
   bad = 1 - finite.astype(jnp.int32)

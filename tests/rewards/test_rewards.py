@@ -96,6 +96,11 @@ def test_format_accepts_think_tag_in_prompt():
     ('<think>12 + 5 = 17</think>', 'en', 1.0),
     ('<think>we add сложим</think><answer>3</answer> 中文中文中文', 'en', 2 / 3),
     ('no think block', 'en', 0.0),
+    # a lone ASCII letter is a variable, not a word of either language
+    ('<think>解方程 , 求 x : 3 x + 1 = 7 , x = 2</think>', 'zh', 1.0),
+    ('<think>求x 3x</think>', 'zh', 1.0),
+    ('<think>solve for x : 3x + 1 = 7</think>', 'en', 1.0),
+    ('<think>solve 解 x</think>', 'en', 0.5),
 ])
 def test_language_consistency(text, language, expected):
   assert language_consistency_score(text, language) == pytest.approx(expected)

@@ -1,0 +1,80 @@
+"""What the GRPO benchmarks share: the spec's workload pieces, forced completion lengths and
+the machine's matmul peak (measured in the same process, so ratios hold under load)."""
+import os
+import pathlib
+import platform
+import sys
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from r1jax import platform as r1platform  # noqa: E402  (CPU defaults before jax starts)
+
+r1platform.configure()
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def completion_lengths(spec: dict, call: int, rows: int) -> np.ndarray:
+  """The forced stop of each row for the `call`-th rollout (0 = not forced), as the spec's
+  rollout.completion_lengths says; zeros when the spec has none."""
+  how = spec['rollout'].get('completion_lengths')
+  if not how:
+    return np.zeros(rows, np.int32)
+  u = np.random.default_rng([how['seed'], call]).random(rows)
+  short = u < how['short_fraction']
+  span = how['short_max'] - how['short_min'] + 1
+  lengths = how['short_min'] + np.floor(u / how['short_fraction'] * span).astype(np.int32)
+  return np.where(short, lengths, 0).astype(np.int32)
+
+
+class ForcedLengths:
+  """A Sampler whose rows stop at the spec's drawn lengths (one draw per call)."""
+
+  def __init__(self, sampler, spec: dict):
+    self.sampler, self.spec, self.calls = sampler, spec, 0
+
+  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None):
+    rows = prompts.shape[0] * self.sampler.cfg.group_size
+    stop_at = completion_lengths(self.spec, self.calls, rows)
+    self.calls += 1
+    return self.sampler(params, prompts, prompt_mask, rng, stop_at=stop_at)
+
+  def __getattr__(self, name):
+    return getattr(self.sampler, name)
+
+
+def matmul_peak_gflops(n: int = 2048, runs: int = 10) -> float:
+  """fp32 matmul throughput of this machine (median of `runs`), the floors' denominator."""
+  a = jnp.ones((n, n), jnp.float32)
+  f = jax.jit(lambda x: x @ x)
+  f(a).block_until_ready()
+  times = []
+  for _ in range(runs):
+    t = time.perf_counter()
+    f(a).block_until_ready()
+    times.append(time.perf_counter() - t)
+  return 2 * n ** 3 / float(np.median(times)) / 1e9
+
+
+def cpu_flags() -> str:
+  """The widest x86 vector extensions of this CPU: 'AMX', 'AVX-512' or 'AVX2' (else '')."""
+  try:
+    flags = set(pathlib.Path('/proc/cpuinfo').read_text().split('flags')[1].split('\n')[0].split())
+  except (OSError, IndexError):
+    return ''
+  for name, flag in (('AMX', 'amx_tile'), ('AVX-512', 'avx512f'), ('AVX2', 'avx2')):
+    if flag in flags:
+      return name
+  return ''
+
+
+def machine() -> dict:
+  return {'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
+          'backend': jax.default_backend(), 'cpu_count': os.cpu_count(),
+          'cpu_vector_isa': cpu_flags(), 'machine': platform.machine(), 'jax': jax.__version__,
+          'xla_flags': os.environ.get('XLA_FLAGS', ''), 'date': time.strftime('%Y-%m-%d'),
+          'load_average_1min': round(os.getloadavg()[0], 2)}
