@@ -36,7 +36,7 @@ def make_config(size: str, remat: str, chunk: int, dtype: str = 'float32'):
   config = common.get_config()
   config.stages = ('rl',)
   config.model.update(model, remat=remat, logits_chunk=chunk, dtype=dtype)
-  config.rl.update(rl_fields, kl_beta=0.0)
+  config.rl.update(rl_fields, kl_beta=0.0, update_chunks=1)  # one chunk: `make_train_step`
   config.mesh.shape = (1, 1, 1)
   return config
 

@@ -5,8 +5,7 @@ the last \\boxed{} / <answer>, + format. Files on local disk (see the 1.5B GSM8K
   python -m r1jax.main --config=configs/qwen2_5_7b_r1_zero_math.py:mesh=v5p-16 --workdir=DIR
 
 Meshes (data, fsdp, tensor):
-  v5e-32  TPU v5e-32 slice, 32 chips x 16 GiB:   (2, 8, 2), rl.max_new_tokens=1024 (1,536
-          new tokens need ~17 GiB per chip: --dry_run)
+  v5e-32  TPU v5e-32 slice, 32 chips x 16 GiB:   (2, 8, 2)
   v5p-16  TPU v5p-16 slice, 8 chips x 95 GiB:    (1, 8, 1)
   gpu8    one 8-GPU host (H100 80 GB):           (1, 8, 1)
 MATH's train.jsonl goes in data.manual_dir (split 'train'); MATH-500's test.jsonl in the same
@@ -14,8 +13,6 @@ directory becomes the 'test' split read for evaluation.
 """
 from configs import common
 
-# rl.max_new_tokens where the default 1,536 does not fit the mesh's memory (--dry_run)
-MAX_NEW_TOKENS = {'v5e-32': 1024}
 MESHES = {'v5e-32': (2, 8, 2), 'v5p-16': (1, 8, 1), 'gpu8': (1, 8, 1), 'cpu': (-1, 1, 1)}
 
 
@@ -34,8 +31,7 @@ def get_config(arg=None):
                      template='r1_zero', num_train=7500, num_heldout=500, share_prefix=True)
   config.mesh.shape = MESHES[arg.mesh]
   config.rl.update(
-      steps=400, prompts_per_step=16, group_size=8, prompt_len=512,
-      max_new_tokens=MAX_NEW_TOKENS.get(arg.mesh, 1536),
+      steps=400, prompts_per_step=16, group_size=8, prompt_len=512, max_new_tokens=1536,
       temperature=1.0, learning_rate=1e-6, warmup_steps=10, b2=0.99, grad_clip=1.0,
       clip_eps_low=0.2, clip_eps_high=0.28, kl_beta=0.0, aggregation='token_mean',
       verifier_workers=16, eval_every=50, log_every=1)

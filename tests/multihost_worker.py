@@ -9,7 +9,8 @@ save it and exit with EXIT_PREEMPTED.
 Runs configs/tiny.py (pretrain + GRPO) through r1jax.main.run with `devices` fake CPU devices
 in this process; with a port, as one of NUM_PROCESSES joined by jax.distributed on 127.0.0.1
 (gloo collectives). Writes what the test checks: this host's rollout prompts per step and
-rewards, and whether its metric writer was on.
+rewards, and whether its metric writer was on; then exports the RL stage as a Hugging Face
+directory (WORKDIR/export).
 """
 import json
 import os
@@ -24,6 +25,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import tiny  # noqa: E402
 from r1jax import checkpoint, main, metrics  # noqa: E402
+from r1jax.models import hf  # noqa: E402
 from r1jax.train import rl  # noqa: E402
 
 config = tiny.get_config()
@@ -62,6 +64,11 @@ try:
   main.run(config, workdir)
 except checkpoint.Preempted as e:
   preempted = e.step
+if preempted is None:
+  # The export CLI's path, by every process: the RL checkpoint restored onto a (1, 4, 1) mesh
+  # (each weight split across both processes), gathered tensor by tensor, written by process 0.
+  config.mesh.shape = (1, 4, 1)
+  hf.export_stage(config, workdir, os.path.join(workdir, 'export'), stage='rl')
 with open(out_path, 'w') as f:
   json.dump({'process_index': jax.process_index(), 'process_count': jax.process_count(),
              'devices': jax.device_count(), 'local_devices': jax.local_device_count(),

@@ -176,7 +176,19 @@ def test_dry_run_estimate_and_the_error_that_names_the_fix():
   config.model.logits_chunk = 256
   assert memory.estimate(config, 8)['logits'] < eight['logits']
   assert eight['total'] == max(eight['update'], eight['sampling'])
-  assert eight['update'] == (4 * eight['params'] + eight['activations'] + eight['logits'])
+  assert eight['update'] == (3 * eight['params'] + eight['gradients'] + eight['activations']
+                             + eight['logits'])
+  rl_rows = config.rl.prompts_per_step * config.rl.group_size  # update chunks split the rows
+  config.rl.update_chunks = 1
+  whole = memory.estimate(config, 8)
+  assert (whole['update_chunks'], whole['rows_per_device'], whole['gradients']) == (
+      1, rl_rows // 4, whole['params'])
+  config.rl.update_chunks = 2
+  halves = memory.estimate(config, 8)
+  assert (halves['update_chunks'], halves['rows_per_device']) == (2, rl_rows // 8)
+  assert halves['gradients'] == 2 * halves['params']  # a chunk's and the running sum
+  assert halves['activations'] == whole['activations'] / 2
+  assert halves['kv_cache'] == whole['kv_cache']  # the sampler holds every row
   config.model.n_layers = 8  # remat keeps one layer's input per layer, plus one whole layer
   no_remat = memory.estimate(config, 8)['activations']
   config.model.remat = 'full'

@@ -1,6 +1,7 @@
 """Multi-host, proven on one machine: two processes joined by jax.distributed (127.0.0.1,
 gloo, 2 fake CPU devices each -> one 4-device mesh) run configs/tiny.py's pretraining and GRPO
-with distributed.enabled and must equal one process with 4 devices; plus the dynamic-sampling
+with distributed.enabled and must equal one process with 4 devices, and export the RL stage
+to a Hugging Face directory from weights split across both processes; plus the dynamic-sampling
 quota with an uneven host (rl.collect)."""
 import json
 import os
@@ -113,6 +114,15 @@ def check_runs(tmp_path):
     ref = _restore_on_one_device(str(tmp_path / 'one'), stage, step)
     for a, b in zip(jax.tree.leaves(two), jax.tree.leaves(ref)):
       np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+
+  # The HF export made by both processes (weights split across them, gathered one tensor at a
+  # time, written by process 0) holds exactly the RL checkpoint.
+  from r1jax.models import hf
+  _, exported = hf.load_hf(str(tmp_path / 'two' / 'export'))
+  saved = _restore_on_one_device(str(tmp_path / 'two'), 'rl', 3)['train']['params']
+  assert jax.tree.structure(exported) == jax.tree.structure(saved)
+  for a, b in zip(jax.tree.leaves(exported), jax.tree.leaves(saved)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 class _FixedPrompts:

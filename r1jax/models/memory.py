@@ -95,7 +95,8 @@ def estimate(config, num_devices: int) -> dict:
                  (the weight and its gradient); without: the [rows, T, V] logits in the compute
                  dtype and SLICE_BUFFERS float32 [N, V] buffers (N = rows x max_new_tokens)
     kv_cache     the sampler's cache, 2 x layers x rows x T x K x hd (compute dtype)
-    update       params + optimizer + gradients + reference + activations + logits
+    update       params + optimizer + gradients (two copies with update chunks: a chunk's
+                 and their sum) + reference + activations + logits, for one update chunk
     sampling     params + optimizer + reference + kv_cache (the train state stays resident)
     total        max(update, sampling): the peak that --device_memory_gb is checked against
 
@@ -106,7 +107,14 @@ def estimate(config, num_devices: int) -> dict:
   mesh = _Mesh(dict(zip(sharding.MESH_AXES, shape)))
   param_bytes, head_bytes = _sharded_param_bytes(cfg, mesh, sharding.rules_from_config(config))
   rl, tensor = config.rl, shape[2]
-  rows = max(rl.prompts_per_step * rl.group_size // (shape[0] * shape[1]), 1)
+  # The update runs on rl.update_chunks chunks of the rows (train/rl.py: the most chunks, at
+  # most update_chunks, that split the rows evenly over the data axes), the longest at
+  # max_new_tokens; the sampler holds all rows.
+  total_rows, data = rl.prompts_per_step * rl.group_size, shape[0] * shape[1]
+  chunks = max([c for c in range(1, max(rl.update_chunks, 1) + 1)
+                if total_rows % (c * data) == 0] or [1])
+  rows = max(total_rows // (data * chunks), 1)
+  sample_rows = max(total_rows // data, 1)
   length = rl.prompt_len + rl.max_new_tokens
   layer = layer_bytes_per_token(cfg, length, tensor)
   if cfg.remat == 'none':
@@ -127,16 +135,18 @@ def estimate(config, num_devices: int) -> dict:
   else:
     logits = (rows * (length - 1) * DTYPE_BYTES[cfg.dtype] + SLICE_BUFFERS * completion * 4) * vocab
   kv_heads = cfg.n_kv_heads // tensor if cfg.n_kv_heads % tensor == 0 else cfg.n_kv_heads
-  kv_cache = (2 * cfg.n_layers * rows * length * kv_heads * cfg.head_size
+  kv_cache = (2 * cfg.n_layers * sample_rows * length * kv_heads * cfg.head_size
               * DTYPE_BYTES[cfg.dtype])
   reference = param_bytes if rl.kl_beta > 0 else 0.0
   state = 3 * param_bytes + reference
-  out = dict(params=param_bytes, optimizer=2 * param_bytes, gradients=param_bytes,
+  gradients = param_bytes * (2 if chunks > 1 else 1)  # a chunk's, and the running sum
+  out = dict(params=param_bytes, optimizer=2 * param_bytes, gradients=gradients,
              reference=reference, activations=activations, logits=logits, kv_cache=kv_cache,
-             update=state + param_bytes + activations + logits, sampling=state + kv_cache)
+             update=state + gradients + activations + logits, sampling=state + kv_cache)
   out['total'] = max(out['update'], out['sampling'])
   out['mesh'] = shape
   out['rows_per_device'] = rows
+  out['update_chunks'] = chunks
   return out
 
 
@@ -146,7 +156,8 @@ def report(config, num_devices: int, device_memory_gb: float) -> str:
   e = estimate(config, num_devices)
   lines = [f'Per-device memory estimate, mesh (data, fsdp, tensor) = {e["mesh"]}, '
            f'{e["rows_per_device"]} sequences of {config.rl.prompt_len}+'
-           f'{config.rl.max_new_tokens} tokens per device, remat={config.model.remat!r}, '
+           f'{config.rl.max_new_tokens} tokens per device in each of {e["update_chunks"]} '
+           f'update chunk(s), remat={config.model.remat!r}, '
            f'logits_chunk={config.model.logits_chunk}:']
   for key in ('params', 'optimizer', 'gradients', 'reference', 'activations', 'logits',
               'kv_cache', 'total'):
@@ -160,7 +171,8 @@ def report(config, num_devices: int, device_memory_gb: float) -> str:
       fixes.append('model.logits_chunk=8192')
     if config.model.param_dtype == 'float32':
       fixes.append("model.param_dtype='bfloat16'")
-    fixes += ['a larger mesh fsdp axis (mesh.shape)', 'fewer rl.prompts_per_step',
+    fixes += ['a larger mesh fsdp axis (mesh.shape)', 'more rl.update_chunks',
+              'fewer rl.prompts_per_step',
               'a shorter rl.max_new_tokens']
     raise ValueError(f'{text}\ndoes not fit in {device_memory_gb} GiB per device '
                      f'({e["total"] / GIB:.1f} GiB needed); try {", ".join(fixes)}')
