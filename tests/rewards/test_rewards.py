@@ -1,6 +1,5 @@
 """Registry, compute_rewards and the non-math rewards."""
 
-import time
 
 import ml_collections
 import numpy as np
@@ -176,7 +175,7 @@ def test_dapo_overlong_penalty():
     get_reward('overlong_penalty')(_batch(['a'], [{}]))
 
 
-def test_fast_path_is_fast_for_common_answers():
+def test_common_answers_take_the_fast_path_not_the_sympy_pool():
   forms = ['42', '-7', '5/3', '3.5', '1,000', '\\frac{3}{4}', '0', '-12']
   preds = [f'<think>x</think><answer> {forms[i % 8]} </answer>' for i in range(256)]
   golds = [forms[i % 8] if i % 2 else forms[(i + 1) % 8] for i in range(256)]   # half right
@@ -186,11 +185,8 @@ def test_fast_path_is_fast_for_common_answers():
     def check(self, pairs):
       raise AssertionError(f'slow path used for {pairs[:3]}')
 
-  get_reward('math_accuracy')(batch, pool=NoPool())   # warm up
-  start = time.perf_counter()
-  values = get_reward('math_accuracy')(batch, pool=NoPool())
-  assert time.perf_counter() - start < 0.05
-  assert values.sum() == 128
+  values = get_reward('math_accuracy')(batch, pool=NoPool())   # no timed assertion: NoPool
+  assert values.sum() == 128                                    # proves the path taken
 
 
 def test_verify_batch_deduplicates_slow_pairs():
