@@ -3,7 +3,6 @@
 import builtins
 import os
 import time
-import uuid
 
 import pytest
 
@@ -13,7 +12,7 @@ from r1jax.rewards.math import extract_answer, is_equivalent
 TIMEOUT_S = 2.0
 LIMIT_S = TIMEOUT_S + 2.0   # the pool timeout plus slack for restarting a worker
 
-MARKER = f'/tmp/r1jax_pwned_{uuid.uuid4().hex}'
+MARKER = '/tmp/r1jax_pwned_marker'   # fixed: test ids must match across pytest-xdist workers
 
 INJECTIONS = [
     f"__import__('os').system('touch {MARKER}')",
@@ -67,6 +66,8 @@ def _timed(pool, pred, gold):
 
 @pytest.mark.parametrize('payload', INJECTIONS)
 def test_code_injection_is_not_executed(pool, payload):
+  if os.path.exists(MARKER):   # left by someone else: start clean, so only this run can make it
+    os.remove(MARKER)
   result, seconds = _timed(pool, payload, '0')
   assert result is False and seconds < LIMIT_S
   result, seconds = _timed(pool, '0', payload)
