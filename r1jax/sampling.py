@@ -362,9 +362,11 @@ class Sampler:
       rng = jax.random.wrap_key_data(jax.make_array_from_process_local_data(
           sharding.replicated(self.mesh), np.asarray(jax.random.key_data(rng))))
     rng = jax.device_put(rng, sharding.replicated(self.mesh))
-    if stop_at is None:
-      stop_at = np.zeros((prompts.shape[0] * self.cfg.group_size,), np.int32)
-    if not isinstance(stop_at, jax.Array):
+    if stop_at is None:   # no forced stop: zeros for every global row, made shard by shard
+      shape = (prompts.shape[0] * self.cfg.group_size,)   # prompts: global rows by now
+      stop_at = jax.make_array_from_callback(
+          shape, self._rows1, lambda index: np.zeros(shape, np.int32)[index])
+    elif not isinstance(stop_at, jax.Array):
       stop_at = sharding.put_batch(np.asarray(stop_at, np.int32), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
       return self._fn(params, prompts, prompt_mask, rng, stop_at)
