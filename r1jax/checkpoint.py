@@ -126,7 +126,8 @@ class Checkpointer:
   def saving_on_exit(self, stage: str, current):
     """Wraps a training loop so the work done is kept: on any exception (Ctrl-C, preemption,
     a crash) the step reached is saved, `current()` giving (step, state), unless the state's
-    buffers were already donated to a step that failed; the manager is closed either way."""
+    buffers were already donated to a step that failed, and the manager is closed before the
+    exception goes on. A normal exit leaves the final save and `close` to the caller."""
     try:
       yield
     except BaseException:
