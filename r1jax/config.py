@@ -336,6 +336,13 @@ def _validate_rl(config, data_parallel: int) -> None:
         config, r.match_compute_of) in ('sft', 'pretrain'),
              f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
              f'stages={tuple(config.stages)}')
+  if r.prompt_set:   # a curated set is read at run time: a wrong name must not wait till then
+    from r1jax import stages  # pylint: disable=g-import-not-at-top
+    _require(r.prompt_set in config.stages and stages.kind_name(
+        config, r.prompt_set) == 'curate_prompts',
+             f'rl.prompt_set={r.prompt_set!r} is not a curate_prompts stage of '
+             f"stages={tuple(config.stages)}; name the curation stage that runs before this "
+             "one, or set rl.prompt_set='' to train on config.data's train split")
 
 
 def _validate_k15(r) -> None:

@@ -124,3 +124,15 @@ def test_r1_validation_names_the_field(mutate, message):
   mutate(config)
   with pytest.raises(ConfigError, match=message):
     validate(config, 8)
+
+
+def test_k15_prompt_set_must_name_a_curation_stage():
+  from configs import k15
+  config = k15.get_config()
+  validate(config, 8)
+  config.stage_overrides.k15_rl.rl.prompt_set = 'long_cot_sft'
+  with pytest.raises(ConfigError, match=r"rl.prompt_set='long_cot_sft' is not a curate_prompts "):
+    validate(config, 8)
+  config.stage_overrides.k15_rl.rl.prompt_set = 'curate'
+  with pytest.raises(ConfigError, match=r"rl.prompt_set='curate' is not a curate_prompts "):
+    validate(config, 8)
