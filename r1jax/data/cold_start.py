@@ -16,7 +16,6 @@ filters R1 applies to its cold-start data before it is kept (counted): the accur
 one language in the reasoning, and a length limit in tokens.
 """
 import fractions
-import functools
 import hashlib
 import json
 import os
@@ -24,7 +23,7 @@ import re
 
 import numpy as np
 
-from r1jax.data import templates
+from r1jax.data import stage_data, templates
 from r1jax.data.tasks import Example, make_examples
 from r1jax.data.tasks.languages import assign_languages, cot_steps, render_cot
 
@@ -32,6 +31,7 @@ NAME = 'r1jax_cold_start'
 _INVERSE = {'+': '-', '-': '+', '*': '/'}
 _CHECK = {'en': 'check:', 'zh': '检查 :'}
 FEATURES = ('question', 'prompt', 'completion', 'task', 'language', 'answer')
+TEXT_FEATURES = tuple((k, 'text') for k in FEATURES)
 
 
 def _arithmetic_check(example: Example) -> str:
@@ -155,36 +155,10 @@ def _settings(config) -> dict:
               num=int(config.train.cold_start_examples))
 
 
-@functools.cache
 def builder_class(name: str = NAME):
-  """The TFDS builder of the datasets named `name` (defined on first use: importing TFDS is
-  slow). Its records are passed in; the config name is a digest of the settings that made
-  them. The rejection-sampled sets (r1jax/data/rejection.py) use it with their own name."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-
-  class Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-    """Prompt/completion records made in memory by a stage (FEATURES, all text)."""
-    VERSION = tfds.core.Version('1.0.0')
-
-    def __init__(self, *, records=(), **kwargs):
-      self._records = list(records)
-      super().__init__(**kwargs)
-
-    def _info(self):
-      text = tfds.features.Text()
-      return self.dataset_info_from_configs(
-          features=tfds.features.FeaturesDict({k: text for k in FEATURES}),
-          supervised_keys=None, disable_shuffling=True)
-
-    def _split_generators(self, dl_manager):
-      del dl_manager  # made in memory
-      return {'train': self._generate_examples()}
-
-    def _generate_examples(self):  # pylint: disable=arguments-differ
-      yield from enumerate(self._records)
-
-  class_name = ''.join(part.capitalize() for part in name.split('_'))
-  return type(class_name, (Builder,), {'name': name, '__module__': __name__})
+  """The TFDS builder of the datasets named `name` (prompt/completion records, FEATURES, all
+  text; r1jax/data/stage_data.py defines it). The rejection-sampled sets use it too."""
+  return stage_data.builder_class(name, TEXT_FEATURES)
 
 
 def build_dataset(data_dir: str, name: str, settings: dict, make) -> tuple[str, dict]:
@@ -231,12 +205,7 @@ def build_cold_start(data_dir: str, config, tokenizer, zero=None) -> tuple[str, 
 
 def read_records(data_dir: str, name: str) -> list[dict]:
   """Every record of a dataset built here, as dicts of str."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  builder_class(name.split('/')[0])  # registered, so TFDS finds the name
-  source = tfds.data_source(name, data_dir=data_dir, split='train', download=False,
-                            builder_kwargs={'file_format': 'array_record'})
-  return [{k: v.decode('utf-8') if isinstance(v, bytes) else str(v)
-           for k, v in source[i].items()} for i in range(len(source))]
+  return stage_data.read_records(data_dir, name, dict(TEXT_FEATURES))
 
 
 # ---------------------------------------------------------------------------- k1.5 long CoT

@@ -107,15 +107,20 @@ def write_dataset(data_dir: str, name: str, stage: str, records: list[dict], fea
 
 def read_dataset(data_dir: str, full_name: str) -> list[dict]:
   """Every record of a dataset made by `write_dataset`, with str / float / int / list values."""
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   name, stage = full_name.split('/')
   report = read_report(data_dir, name, stage)
   if report is None:
     raise ValueError(f'{full_name} is not in {data_dir} (no report); run stage {stage!r} first')
-  builder_class(name, tuple(report['features'].items()))  # registered, so TFDS finds it
+  return read_records(data_dir, full_name, report['features'])
+
+
+def read_records(data_dir: str, full_name: str, kinds: dict) -> list[dict]:
+  """Every record of dataset `full_name` ('<builder name>/<config name>') under `data_dir`,
+  whose fields have the feature `kinds` ({field: kind}), as Python values."""
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  builder_class(full_name.split('/')[0], tuple(kinds.items()))  # registered: TFDS finds it
   source = tfds.data_source(full_name, data_dir=data_dir, split='train', download=False,
                             builder_kwargs={'file_format': 'array_record'})
   convert = {'text': lambda v: v.decode('utf-8') if isinstance(v, bytes) else str(v),
              'float': float, 'int': int, 'ints': lambda v: [int(x) for x in v]}
-  kinds = report['features']
   return [{k: convert[kinds[k]](v) for k, v in source[i].items()} for i in range(len(source))]
