@@ -24,6 +24,13 @@
 
 At the end WORKDIR/reports/pipeline.md holds a row per stage (r1jax/stages/report.py).
 quick=True is a small, fast variant of every stage for CI.
+
+ablation=True appends the language-reward ablation (run it in the workdir of a finished
+pipeline: the stages that are done are skipped, and the report gains the three rows):
+  reasoning_rl_nolang  reasoning_rl's run from cold_start with the language reward's weight 0
+                       (still computed and logged)
+  zero_rl              R1-Zero from the base model: accuracy + format, language weight 0
+  zero_rl_lang         the same with the language reward (weight 1)
 """
 from configs import common, quickstart
 
@@ -31,7 +38,7 @@ STUDENT = {'d_model': 128, 'n_layers': 2, 'd_ff': 512}
 
 
 def get_config(arg=None):
-  arg = common.get_config_arg(arg, quick=False)
+  arg = common.get_config_arg(arg, quick=False, ablation=False)
   config = quickstart.get_config('stages=pretrain')
   config.stages = ('pretrain', 'cold_start', 'reasoning_rl', 'rejection_sampling', 'sft',
                    'reward_model', 'rl_all', 'student_pretrain', 'distill', 'student_rl')
@@ -85,4 +92,15 @@ def get_config(arg=None):
     overrides.rl_all.rl.steps = 2
     for name in ('student_pretrain', 'distill', 'student_rl'):
       overrides[name].model.update(d_model=32, d_ff=64)
+  if arg.ablation:
+    no_lang = dict(r1_rewards, language_consistency=0.0)
+    steps = config.stage_overrides['reasoning_rl']['rl']['steps']
+    config.stages += ('reasoning_rl_nolang', 'zero_rl', 'zero_rl_lang')
+    config.stage_kinds.update({name: 'rl' for name in config.stages[-3:]})
+    config.stage_from.update({'reasoning_rl_nolang': 'cold_start', 'zero_rl': 'pretrain',
+                              'zero_rl_lang': 'pretrain'})
+    config.stage_overrides.update({
+        'reasoning_rl_nolang': {'rl': {'steps': steps, 'rewards': no_lang}},
+        'zero_rl': {'rl': {'steps': steps, 'rewards': no_lang}},
+        'zero_rl_lang': {'rl': {'steps': steps, 'rewards': dict(r1_rewards)}}})
   return config

@@ -136,3 +136,17 @@ def test_k15_prompt_set_must_name_a_curation_stage():
   config.stage_overrides.k15_rl.rl.prompt_set = 'curate'
   with pytest.raises(ConfigError, match=r"rl.prompt_set='curate' is not a curate_prompts "):
     validate(config, 8)
+
+
+def test_r1_ablation_adds_the_language_reward_arms():
+  from configs import r1
+  full, config = r1.get_config(), r1.get_config('ablation')
+  validate(config, 8)
+  assert config.stages[:len(full.stages)] == full.stages   # a finished pipeline's stages skip
+  assert {s: stages.source_stage(config, s) for s in config.stages[len(full.stages):]} == {
+      'reasoning_rl_nolang': 'cold_start', 'zero_rl': 'pretrain', 'zero_rl_lang': 'pretrain'}
+  weight = lambda s: stages.stage_config(config, s).rl.rewards.language_consistency
+  assert weight('reasoning_rl') == weight('zero_rl_lang') == 1.0
+  assert weight('reasoning_rl_nolang') == weight('zero_rl') == 0.0
+  rl_steps = lambda s: stages.stage_config(config, s).rl.steps
+  assert rl_steps('zero_rl') == rl_steps('reasoning_rl_nolang') == rl_steps('reasoning_rl')
