@@ -1,5 +1,6 @@
-"""configs/k15.py:quick end to end from an empty workdir: the k1.5 stages run once, hand
-their params on, write their datasets and reports, and a second run skips them all.
+"""configs/k15.py:quick end to end from an empty workdir, killed in the middle of the dpo stage
+and resumed: the k1.5 stages run once, hand their params on, write their datasets and reports,
+and a second run skips them all.
 
 Two stages of the recipe are left out to keep CI time down: vanilla_sft (its record rule is
 tested in test_k15_data.py; its SFT is the shortest_rs path) and length_rl (the rl kind with
@@ -17,7 +18,7 @@ import pytest
 
 from configs import k15
 from r1jax import evaluate, main, metrics, sharding, stages
-from r1jax.data import cold_start, curate, stage_data, templates
+from r1jax.data import cold_start, curate, pipeline, stage_data, templates
 from r1jax.data.tasks import Example
 
 
@@ -72,7 +73,18 @@ def with_gold(sample_scored):
 def test_k15_quick_runs_every_stage_and_resumes(tmp_path, monkeypatch):
   config = _config()
   monkeypatch.setattr(curate, 'sample_scored', with_gold(curate.sample_scored))
+  original, killed = pipeline.BatchIterator.batch, []
+
+  def batch(self, step):   # the kill: in the middle of the dpo stage, once
+    if 'chosen' in self.arrays and step == 1 and not killed:
+      killed.append(step)
+      raise KeyboardInterrupt
+    return original(self, step)
+  monkeypatch.setattr(pipeline.BatchIterator, 'batch', batch)
   workdir = str(tmp_path)
+  with pytest.raises(KeyboardInterrupt):
+    main.run(config, workdir)
+  assert stages.latest_step(workdir, 'dpo') == 1 and stages.latest_step(workdir, 'k15_rl') == 2
   results = main.run(config, workdir)
   assert list(results) == list(config.stages)
 
@@ -102,6 +114,8 @@ def test_k15_quick_runs_every_stage_and_resumes(tmp_path, monkeypatch):
   assert second['reward'] == pytest.approx(plain(second) + 0.2 * second['reward/length_penalty'],
                                            abs=1e-5)
   assert any('reward_accuracy' in r for r in by_stage['dpo'])
+  assert [r['step'] for r in by_stage['dpo'] if 'loss' in r] == [1, 2]   # resumed, not redone
+  assert int(results['dpo'].step) == 2
 
   # merge: the equal-weight average of k15_rl and long_cot_sft
   mesh = sharding.make_mesh(config.mesh)
