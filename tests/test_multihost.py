@@ -73,7 +73,8 @@ def test_sigterm_on_one_host_stops_every_host_at_the_same_step(tmp_path):
   p0, p1 = (json.loads((tmp_path / f'p{i}.json').read_text()) for i in range(2))
   step = p0['preempted_step']
   assert step == p1['preempted_step'] and 2 <= step < 40   # stopped soon, not at the end
-  assert len(p0['rollouts']) == len(p1['rollouts']) <= step + 2   # no host ran on alone
+  # no host ran on alone: as many rollout rounds on both, at most 3 a step (max_refill_rounds 2)
+  assert len(p0['rollouts']) == len(p1['rollouts']) <= 3 * (step + 2)
   saved = sorted(int(d) for d in os.listdir(tmp_path / 'run' / 'checkpoints' / 'rl') if d.isdigit())
   assert saved[-1] == step
   restored = _restore_on_one_device(str(tmp_path / 'run'), 'rl', step)
@@ -108,12 +109,15 @@ def check_runs(tmp_path):
   for stage in ('pretrain', 'rl'):
     assert len(list((tmp_path / 'two' / 'tensorboard' / stage).iterdir())) == 1
 
-  # Checkpoints written by two processes restore in one, and hold the same parameters.
+  # Checkpoints written by two processes restore in one, and hold the same parameters: within
+  # a tenth of one AdamW step (lr 1e-3). Adam divides each gradient element by its own scale,
+  # so an element whose gradient is float noise (an embedding row seen once) moves by a noise-
+  # sized fraction of a step that differs between the runs: 2.4e-5 on an AVX-512 EPYC.
   for stage, step in (('pretrain', 2), ('rl', 3)):
     two = _restore_on_one_device(str(tmp_path / 'two'), stage, step)
     ref = _restore_on_one_device(str(tmp_path / 'one'), stage, step)
     for a, b in zip(jax.tree.leaves(two), jax.tree.leaves(ref)):
-      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-4)
 
   # The HF export made by both processes (weights split across them, gathered one tensor at a
   # time, written by process 0) holds exactly the RL checkpoint.
