@@ -31,6 +31,9 @@ Choices, stated once (each is a config knob, see configs/common.py `rl`):
     1 (DAPO); rl.dynamic_sampling_metric='reward' keeps groups whose total reward varies.
   * prompts: the uniform epoch stream, or r1jax/data/prompt_sampler.py's curriculum /
     prioritized draws (per-prompt success stats in RLState.prompt_stats, checkpointed).
+  * rl.partial_rollout_budget > 0 (k1.5 partial rollouts, r1jax/train/partial.py): rounds of
+    at most that many new tokens per trajectory until a step's groups are complete; unfinished
+    trajectories wait in RLState.partial; only the step's own tokens enter the loss.
 """
 import dataclasses
 import time
