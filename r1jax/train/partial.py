@@ -5,7 +5,7 @@
 With rl.partial_rollout_budget = b > 0 a rollout round gives every trajectory at most b new
 tokens. A trajectory that has not ended stays in the buffer and the next round continues it:
 its prompt + completion so far is the new prefix (the sampler's own prefill, left-padded to
-one fixed width, so nothing recompiles), and its next b tokens are appended. Rounds repeat
+one fixed width — the longest a running trajectory can be — so nothing recompiles), and its next b tokens are appended. Rounds repeat
 until rl.prompts_per_step groups are complete — a group (the G samples of one prompt) is
 scored and advantaged only once all of its samples ended; finished samples wait in the
 buffer for their group. Free sampler rows take new prompts, a whole group at a time.
@@ -95,11 +95,17 @@ def admit(buf: Buffer, cursor: int, group: int, free_rows: int) -> tuple[Buffer,
   return buf, cursor + count
 
 
-def contexts(buf: Buffer, rows, prompt_tokens, prompt_mask, pad_id: int):
-  """Prompt + completion so far of each row, left-padded to width P + N: [len(rows), P + N]
-  tokens and mask. The real tokens keep their positions (the sampler counts them from the
-  first real one), so continuing equals never having stopped."""
-  width = prompt_tokens.shape[1] + buf.tokens.shape[1]
+def prefix_width(max_new_tokens: int, budget: int) -> int:
+  """The longest completion a running trajectory can have: it gets whole segments of `budget`
+  tokens (a shorter one ends it), so a multiple of the budget below max_new_tokens."""
+  return budget * ((max_new_tokens - 1) // budget)
+
+
+def contexts(buf: Buffer, rows, prompt_tokens, prompt_mask, pad_id: int, budget: int):
+  """Prompt + completion so far of each row, left-padded to one width P + prefix_width:
+  [len(rows), width] tokens and mask. The real tokens keep their positions (the sampler counts
+  them from the first real one), so continuing equals never having stopped."""
+  width = prompt_tokens.shape[1] + prefix_width(buf.tokens.shape[1], budget)
   tokens = np.full((len(rows), width), pad_id, np.int32)
   mask = np.zeros((len(rows), width), bool)
   for i, r in enumerate(rows):
@@ -110,7 +116,8 @@ def contexts(buf: Buffer, rows, prompt_tokens, prompt_mask, pad_id: int):
 
 def append(buf: Buffer, rows, samples, step: int, repeat_ngram: int = 0) -> Buffer:
   """Each row's new segment (host `samples` of the continuation, one row per `rows` entry),
-  cut at max_new_tokens; then repeated-text detection on the segment."""
+  cut at max_new_tokens; then repeated-text detection on the segment. A segment shorter than
+  the budget ended with a stop id: a running row's length is a multiple of the budget."""
   n = buf.tokens.shape[1]
   for i, r in enumerate(rows):
     start = int(buf.lengths[r])

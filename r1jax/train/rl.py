@@ -490,8 +490,8 @@ class GRPOTrainer:
 
   def collect_partial(self, step: int):
     """k1.5 partial rollouts (r1jax/train/partial.py): rounds of at most
-    rl.partial_rollout_budget new tokens per trajectory, on a fixed [R, P + N] batch of
-    prompt + completion so far, until rl.prompts_per_step groups are complete; those groups
+    rl.partial_rollout_budget new tokens per trajectory, on a fixed [R, P + prefix_width]
+    batch of prompt + completion so far, until rl.prompts_per_step groups are complete; those groups
     leave the buffer as this step's Rollout, its loss on the tokens this step generated."""
     rl_cfg, group, rows = self.rl, self.rl.group_size, self.rl.prompts_per_step * self.rl.group_size
     buf, cursor, rounds = partial.to_host(self.state.partial), int(self.state.prompt_cursor), 0
@@ -502,7 +502,8 @@ class GRPOTrainer:
       live = partial.running(buf)
       prompts = [take(p) for p in buf.pos[live]]
       tokens, mask = partial.contexts(buf, live, np.concatenate([p.tokens for p in prompts]),
-                                      np.concatenate([p.mask for p in prompts]), pad)
+                                      np.concatenate([p.mask for p in prompts]), pad,
+                                      rl_cfg.partial_rollout_budget)
       idle = rows - len(live)  # rows no whole group fits in: one pad token, forced to stop
       tokens = np.concatenate([tokens, np.full((idle, tokens.shape[1]), pad, np.int32)])
       mask = np.concatenate([mask, np.zeros((idle, mask.shape[1]), bool)])
