@@ -5,16 +5,17 @@
 With rl.partial_rollout_budget = b > 0 a rollout round gives every trajectory at most b new
 tokens. A trajectory that has not ended stays in the buffer and the next round continues it:
 its prompt + completion so far is the new prefix (the sampler's own prefill, left-padded to
-one fixed width — the longest a running trajectory can be — so nothing recompiles), and its next b tokens are appended. Rounds repeat
-until rl.prompts_per_step groups are complete — a group (the G samples of one prompt) is
-scored and advantaged only once all of its samples ended; finished samples wait in the
-buffer for their group. Free sampler rows take new prompts, a whole group at a time.
-Unfinished trajectories left when a step has its groups are carried into the next step
-(and into the checkpoint: `Buffer` is part of RLState), continued by the updated policy.
+one fixed width — the longest a running trajectory can be — so nothing recompiles), and its
+next b tokens are appended. Rounds repeat until rl.prompts_per_step groups are complete — a
+group (the G samples of one prompt) is scored and advantaged only once all of its samples
+ended; finished samples wait in the buffer for their group. Free sampler rows take new
+prompts, a whole group at a time. Unfinished trajectories left when a step has its groups
+are carried into the next step (and into the checkpoint: `Buffer` is part of RLState),
+continued by the updated policy.
 
-What enters the loss (the paper's Figure 3b: "only the current iteration requires on-policy
-computation", earlier segments are reused from the replay buffer, not re-rolled out, and
-"certain segments can be excluded from the loss"): only the tokens generated during the
+What enters the loss (§2.6.2 and Figure 3b, paraphrased: only the current iteration needs
+on-policy computation; earlier segments are reused from the replay buffer, not re-rolled
+out; segments may be left out of the loss): only the tokens generated during the
 current RL step (`born == step`), by the policy being updated. Their old log-probs are the
 sampler's, so the first update's ratio is exactly 1 and no stale behaviour policy enters a
 ratio. Segments from earlier steps are context only (teacher-forced prefix, not in the loss

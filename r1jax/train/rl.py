@@ -491,9 +491,10 @@ class GRPOTrainer:
   def collect_partial(self, step: int):
     """k1.5 partial rollouts (r1jax/train/partial.py): rounds of at most
     rl.partial_rollout_budget new tokens per trajectory, on a fixed [R, P + prefix_width]
-    batch of prompt + completion so far, until rl.prompts_per_step groups are complete; those groups
-    leave the buffer as this step's Rollout, its loss on the tokens this step generated."""
-    rl_cfg, group, rows = self.rl, self.rl.group_size, self.rl.prompts_per_step * self.rl.group_size
+    batch of prompt + completion so far, until rl.prompts_per_step groups are complete;
+    those groups leave the buffer as this step's Rollout, its loss on this step's tokens."""
+    rl_cfg, group = self.rl, self.rl.group_size
+    rows = rl_cfg.prompts_per_step * group
     buf, cursor, rounds = partial.to_host(self.state.partial), int(self.state.prompt_cursor), 0
     rng, pad = jax.random.fold_in(self.key, step), self.tokenizer.pad_id
     take = lambda pos: self.prompts.take(int(pos), 1)
