@@ -14,6 +14,7 @@ same held-out prompts, lengths and randomness (the default sampler), and the mea
 reward of the last quarter of the steps.
 """
 import argparse
+import dataclasses
 import json
 import tempfile
 import time
@@ -100,6 +101,8 @@ def main():
   parser.add_argument('--d_model', type=int, default=64)
   parser.add_argument('--n_layers', type=int, default=2)
   parser.add_argument('--lr', type=float, default=3e-3)
+  parser.add_argument('--a_compact_levels', type=int, default=3,
+                      help="A's sampler: 0 = finished rows stay in the decode batch to the end")
   args = parser.parse_args()
 
   configs = {'a': make_config(args, 0), 'b': make_config(args, args.budget)}
@@ -112,7 +115,9 @@ def main():
   plain = trainers['b'].sampler   # unused by B's steps: the held-out sampler of both
   initial = jax.device_get(trainers['b'].params)   # the same random init as A's (one seed)
   a = trainers['a']
-  a.sampler = ForcedWholeRollouts(a.sampler, lambda: int(a.state.prompt_cursor))
+  a_sampler = rl.sampling.Sampler(a.model_cfg, dataclasses.replace(
+      a.sampler.cfg, compact_levels=args.a_compact_levels), mesh, rules)
+  a.sampler = ForcedWholeRollouts(a_sampler, lambda: int(a.state.prompt_cursor))
   trainers['b'].target_length = lambda pos, member: target_length(pos, member,
                                                                   args.max_new_tokens)
   rows = {k: [] for k in trainers}
@@ -125,7 +130,8 @@ def main():
 
   result = {'benchmark': 'partial_rollout', 'steps': args.steps, 'budget': args.budget,
             'max_new_tokens': args.max_new_tokens, 'prompts_per_step': args.prompts,
-            'group_size': args.group, 'model': f'd{args.d_model} x {args.n_layers} layers'}
+            'group_size': args.group, 'model': f'd{args.d_model} x {args.n_layers} layers',
+            'a_compact_levels': args.a_compact_levels}
   for name, trainer in trainers.items():
     timed, last = rows[name][args.warmup:], rows[name][-max(args.steps // 4, 1):]
     med = lambda key, timed=timed: round(float(np.median([r.get(key, 0) for r in timed])), 4)
