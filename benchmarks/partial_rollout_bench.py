@@ -2,14 +2,15 @@
 process: wall time per RL step and the quality reached after the same number of steps.
 Prints ONE JSON line.
 
-  python benchmarks/partial_rollout_bench.py --steps=16 --budget=16
+  python benchmarks/partial_rollout_bench.py                        # the README's numbers
+  python benchmarks/partial_rollout_bench.py --budget=64 --a_compact_levels=0
 
 The workload: a small random-init decoder learns the even-token reward (rewards/synthetic.py)
 on random prompts; completion lengths are forced (sampling's stop_at), fixed per (prompt,
 sample) so that both trainers see the same lengths: 1 trajectory in 8 runs to max_new_tokens,
 the others end after 2..max_new_tokens/4 tokens (as grpo_tiny_ragged). A is the default
-trainer (its sampler waits for the longest trajectory of the batch); B has
-rl.partial_rollout_budget=--budget. Quality: the mean reward of each trained policy on the
+trainer (its rollout lasts until the batch's longest trajectory ends; finished rows leave the
+decode batch unless --a_compact_levels=0); B has rl.partial_rollout_budget=--budget. Quality: the mean reward of each trained policy on the
 same held-out prompts, lengths and randomness (the default sampler), and the mean training
 reward of the last quarter of the steps.
 """
@@ -92,14 +93,14 @@ def held_out_reward(sampler, params, prompts: int = 32) -> float:
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument('--steps', type=int, default=16)
+  parser.add_argument('--steps', type=int, default=12)
   parser.add_argument('--warmup', type=int, default=2)
-  parser.add_argument('--budget', type=int, default=16)
-  parser.add_argument('--max_new_tokens', type=int, default=64)
+  parser.add_argument('--budget', type=int, default=32)
+  parser.add_argument('--max_new_tokens', type=int, default=128)
   parser.add_argument('--prompts', type=int, default=8)
   parser.add_argument('--group', type=int, default=4)
-  parser.add_argument('--d_model', type=int, default=64)
-  parser.add_argument('--n_layers', type=int, default=2)
+  parser.add_argument('--d_model', type=int, default=128)
+  parser.add_argument('--n_layers', type=int, default=4)
   parser.add_argument('--lr', type=float, default=3e-3)
   parser.add_argument('--a_compact_levels', type=int, default=3,
                       help="A's sampler: 0 = finished rows stay in the decode batch to the end")
