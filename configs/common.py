@@ -151,6 +151,12 @@ def get_config():
       curriculum_steps=0,       # curriculum: steps until every prompt is eligible (0 = rl.steps)
       priority_floor=0.01,      # prioritized: weight of a prompt solved every time
       prompt_set='',            # '' = config.data's train split | a curate_prompts stage's set
+      # k1.5 partial rollouts (r1jax/train/partial.py): at most this many new tokens per
+      # trajectory per rollout round; unfinished ones wait in a buffer (0 = off)
+      partial_rollout_budget=0,
+      repeat_ngram=0,           # partial rollouts: end a trajectory whose latest segment repeats
+                                # its token n-grams (partial.REPEAT_RATIO of them; 0 = off)
+      repeat_penalty=0.5,       # subtracted from the reward of a trajectory ended that way
       log_every=1, eval_every=20,   # 0 = off (the final step is still evaluated and logged)
       max_nonfinite_in_a_row=5,   # non-finite loss/grads: update skipped; stop after this many
       # RL for all scenarios (r1jax/train/rl_all.py): a reward_model stage's name turns it on;

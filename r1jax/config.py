@@ -9,6 +9,7 @@ import difflib
 import importlib.util
 import pathlib
 
+import jax
 import ml_collections
 
 from r1jax import sharding
@@ -322,6 +323,7 @@ def _validate_rl(config, data_parallel: int) -> None:
   except ValueError as e:
     raise ConfigError(str(e)) from None
   _validate_k15(r)
+  _validate_partial(r)
   if r.reward_model_stage:
     from r1jax import stages  # pylint: disable=g-import-not-at-top
     _require(r.reward_model_stage in config.stages and stages.kind_name(
@@ -384,6 +386,23 @@ def _validate_k15(r) -> None:
            f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
   _require(r.curriculum_steps >= 0, f'rl.curriculum_steps={r.curriculum_steps} must be >= 0')
   _require(0 < r.priority_floor <= 1, f'rl.priority_floor={r.priority_floor} must be in (0, 1]')
+
+
+def _validate_partial(r) -> None:
+  """k1.5 partial rollouts (r1jax/train/partial.py) and repeated-text detection."""
+  _require(0 <= r.partial_rollout_budget <= r.max_new_tokens,
+           f'rl.partial_rollout_budget={r.partial_rollout_budget} must be in [0, '
+           f'rl.max_new_tokens={r.max_new_tokens}] (0 = off)')
+  _require(r.repeat_ngram >= 0, f'rl.repeat_ngram={r.repeat_ngram} must be >= 0 (0 = off)')
+  if not r.partial_rollout_budget:
+    _require(r.repeat_ngram == 0, f'rl.repeat_ngram={r.repeat_ngram} needs partial rollouts '
+                                  '(rl.partial_rollout_budget > 0), which check each segment')
+    return
+  _require(not r.dynamic_sampling and r.sampling == 'uniform' and not r.reward_model_stage,
+           'rl.partial_rollout_budget > 0 reads prompts from the uniform stream only: set '
+           "rl.dynamic_sampling=False, rl.sampling='uniform' and rl.reward_model_stage=''")
+  _require(jax.process_count() == 1, 'rl.partial_rollout_budget > 0 keeps its buffer on one '
+                                     'host: run on a single process or set it to 0')
 
 
 def _validate_reward_model(config, data_parallel: int) -> None:

@@ -115,10 +115,11 @@ def sample_and_verify(config, tokenizer, mesh, rules, params, records, *, num_sa
   return groups, row
 
 
-def repetition_ratio(text: str, n: int) -> float:
+def repetition_ratio(text, n: int) -> float:
   """Share of the text's word n-grams that repeat an earlier one (0 = no repeats; a loop
-  like '12 . 12 . 12 . ...' is close to 1)."""
-  words = text.split()
+  like '12 . 12 . 12 . ...' is close to 1). `text` may also be a sequence of words or token
+  ids (partial rollouts check token ids, train/partial.py)."""
+  words = text.split() if isinstance(text, str) else list(text)
   grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
   return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 

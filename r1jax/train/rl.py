@@ -31,6 +31,9 @@ Choices, stated once (each is a config knob, see configs/common.py `rl`):
     1 (DAPO); rl.dynamic_sampling_metric='reward' keeps groups whose total reward varies.
   * prompts: the uniform epoch stream, or r1jax/data/prompt_sampler.py's curriculum /
     prioritized draws (per-prompt success stats in RLState.prompt_stats, checkpointed).
+  * rl.partial_rollout_budget > 0 (k1.5 partial rollouts, r1jax/train/partial.py): rounds of
+    at most that many new tokens per trajectory until a step's groups are complete; unfinished
+    trajectories wait in RLState.partial; only the step's own tokens enter the loss.
 """
 import dataclasses
 import time
@@ -46,6 +49,7 @@ from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, shar
 from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix, lm_head_weight
+from r1jax.train import partial
 from r1jax.train.state import (TrainState, apply_gradients, check_finite, create_train_state,
                                gradient_step, lr_schedule, make_optimizer)
 
@@ -57,6 +61,7 @@ class RLState:
   ref_params: Any          # frozen reference policy (None when rl.kl_beta == 0)
   prompt_cursor: jax.Array  # int32: prompts consumed so far (dynamic sampling consumes extra)
   prompt_stats: Any = None  # float32 [num_prompts, 2] success sum, attempts (prioritized)
+  partial: Any = None       # partial.Buffer: trajectories in flight (partial rollouts)
 
 
 @flax.struct.dataclass
@@ -261,6 +266,7 @@ class Rollout:
   stopped: np.ndarray         # [B*G]
   rewards: np.ndarray         # [B*G] weighted total
   per_reward: dict            # {name: [B*G]}
+  fresh: np.ndarray | None = None  # bool [B*G, N]: this step's tokens (partial rollouts)
 
   def select(self, groups: np.ndarray, group_size: int) -> 'Rollout':
     """The rollout restricted to some groups (prompts)."""
@@ -326,10 +332,19 @@ class GRPOTrainer:
           curriculum_steps=self.rl.curriculum_steps or self.rl.steps,
           curriculum_start=self.rl.curriculum_start, priority_floor=self.rl.priority_floor)
     stats = self.prompt_sampler and self.prompt_sampler.initial_stats()
+    # partial rollouts: twice a rollout's rows, room for finished samples waiting for their group
+    buffer = None
+    if self.rl.partial_rollout_budget:
+      buffer = jax.device_put(partial.empty(2 * rows, self.rl.max_new_tokens, tokenizer.pad_id),
+                              sharding.replicated(mesh))
     self.state = RLState(train=train_state, ref_params=ref_params,
                          prompt_cursor=jax.device_put(jnp.int32(0), sharding.replicated(mesh)),
                          prompt_stats=None if stats is None else jax.device_put(
-                             stats, sharding.replicated(mesh)))
+                             stats, sharding.replicated(mesh)),
+                         partial=buffer)
+    # benchmarks and tests: fn(prompt position, member) -> forced completion length (0 = not
+    # forced) for partial rollouts: a reproducible length distribution, as sampling's stop_at
+    self.target_length = None
     self._compile()
 
   def _compile(self):
@@ -344,6 +359,10 @@ class GRPOTrainer:
             pad_id=self.tokenizer.pad_id,
             stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else ()),
         mesh, self.rules)
+    if rl_cfg.partial_rollout_budget:  # continues prompt + completion so far, one group row each
+      self.partial_sampler = sampling.Sampler(self.model_cfg, dataclasses.replace(
+          self.sampler.cfg, max_new_tokens=rl_cfg.partial_rollout_budget, group_size=1),
+          mesh, self.rules)
     prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):
       self.train_step = jax.jit(
@@ -399,7 +418,6 @@ class GRPOTrainer:
 
   def rollout(self, cursor: int, rng, step: int = 0, stats=None) -> Rollout:
     """G completions for the prompts at `cursor`, verified on the host."""
-    group = self.rl.group_size
     indices = self.prompt_indices(cursor, step, stats)
     prompts = (self.prompts.take(cursor, self.rl.prompts_per_step) if indices is None
                else self.prompts.take_indices(indices))
@@ -409,6 +427,11 @@ class GRPOTrainer:
                           prompts.metadata[rows])
     samples = self.sampler(self.params, prompts.tokens, prompts.mask, rng)
     host = jax.tree.map(lambda x: host_rows(x, self.mesh), samples)   # the host sync
+    return self.verify(prompts, host, step)
+
+  def verify(self, prompts: PromptBatch, host, step: int) -> Rollout:
+    """The Rollout of G completions per prompt (`host`: their Samples as numpy), verified."""
+    group = self.rl.group_size
     ids = sampling.completion_ids(host)
     batch = rewards.RewardBatch(
         completions=[self.tokenizer.decode(x) for x in ids],
@@ -430,6 +453,8 @@ class GRPOTrainer:
   def collect(self, step: int):
     """Rollouts for one step; with dynamic sampling, zero-variance groups are dropped and
     refilled from the next prompts (up to max_refill_rounds rollouts)."""
+    if self.rl.partial_rollout_budget:
+      return self.collect_partial(step)
     rl_cfg, group = self.rl, self.rl.group_size
     cursor = int(self.state.prompt_cursor)
     rng = jax.random.fold_in(self.key, step)
@@ -463,6 +488,60 @@ class GRPOTrainer:
           stats, sharding.replicated(self.mesh)))
     return Rollout.concat(parts), cursor, {'rollout_rounds': rounds, 'dropped_groups': dropped}
 
+  def collect_partial(self, step: int):
+    """k1.5 partial rollouts (r1jax/train/partial.py): rounds of at most
+    rl.partial_rollout_budget new tokens per trajectory, on a fixed [R, P + prefix_width]
+    batch of prompt + completion so far, until rl.prompts_per_step groups are complete;
+    those groups leave the buffer as this step's Rollout, its loss on this step's tokens."""
+    rl_cfg, group = self.rl, self.rl.group_size
+    rows = rl_cfg.prompts_per_step * group
+    buf, cursor, rounds = partial.to_host(self.state.partial), int(self.state.prompt_cursor), 0
+    rng, pad = jax.random.fold_in(self.key, step), self.tokenizer.pad_id
+    take = lambda pos: self.prompts.take(int(pos), 1)
+    while len(partial.complete_groups(buf, group)) < rl_cfg.prompts_per_step:
+      buf, cursor = partial.admit(buf, cursor, group, rows - len(partial.running(buf)))
+      live = partial.running(buf)
+      prompts = [take(p) for p in buf.pos[live]]
+      tokens, mask = partial.contexts(buf, live, np.concatenate([p.tokens for p in prompts]),
+                                      np.concatenate([p.mask for p in prompts]), pad,
+                                      rl_cfg.partial_rollout_budget)
+      idle = rows - len(live)  # rows no whole group fits in: one pad token, forced to stop
+      tokens = np.concatenate([tokens, np.full((idle, tokens.shape[1]), pad, np.int32)])
+      mask = np.concatenate([mask, np.zeros((idle, mask.shape[1]), bool)])
+      mask[len(live):, -1] = True
+      stop_at = np.zeros(rows, np.int32)
+      if self.target_length is not None:
+        target = np.array([self.target_length(int(buf.pos[r]), int(buf.member[r]))
+                           for r in live], np.int32)
+        stop_at[:len(live)] = np.where(target > 0, target - buf.lengths[live], 0)
+      if self.sampler.cfg.stop_ids:
+        stop_at[len(live):] = 1
+      samples = self.partial_sampler(self.params, tokens, mask,
+                                     jax.random.fold_in(rng, rounds), stop_at)
+      host = jax.tree.map(lambda x: host_rows(x, self.mesh)[:len(live)], samples)
+      buf = partial.append(buf, live, host, step, rl_cfg.repeat_ngram)
+      rounds += 1
+    positions = partial.complete_groups(buf, group)[:rl_cfg.prompts_per_step]
+    done = partial.group_rows(buf, positions, group)
+    prompts = [take(p) for p in positions]
+    prompts = PromptBatch(np.concatenate([p.tokens for p in prompts]),
+                          np.concatenate([p.mask for p in prompts]),
+                          [t for p in prompts for t in p.texts],
+                          [m for p in prompts for m in p.metadata])
+    n = rl_cfg.max_new_tokens
+    host = sampling.Samples(tokens=buf.tokens[done], logprobs=buf.logprobs[done],
+                            mask=np.arange(n)[None, :] < buf.lengths[done][:, None],
+                            lengths=buf.lengths[done], stopped=buf.stopped[done])
+    ro = self.verify(prompts, host, step)
+    repeated = buf.repeated[done]
+    ro.rewards = ro.rewards - rl_cfg.repeat_penalty * repeated   # k1.5: repeats are penalised
+    ro.per_reward['repeated'] = repeated.astype(np.float32)
+    ro.fresh = buf.born[done] == step
+    buf = partial.release(buf, done, pad)
+    self.state = self.state.replace(partial=jax.device_put(buf, sharding.replicated(self.mesh)))
+    return ro, cursor, {'rollout_rounds': rounds, 'partial_carried': len(partial.running(buf)),
+                        'partial_reused_tokens': int((host.mask & ~ro.fresh).sum())}
+
   def plan(self, ro: Rollout) -> list:
     """How the update covers this host's rows: [(row indices, completion length)], one entry
     per chunk. Rows are sorted by length and cut into `self.chunks` equal chunks, each padded
@@ -483,6 +562,8 @@ class GRPOTrainer:
     loss_mask = ro.mask.astype(np.float32)
     if self.rl.mask_truncated:  # DAPO: a cut-off answer says nothing about how to end
       loss_mask = loss_mask * ro.stopped[:, None]
+    if ro.fresh is not None:  # partial rollouts: earlier steps' segments are context only
+      loss_mask = loss_mask * ro.fresh
     return loss_mask
 
   def device_batches(self, ro: Rollout, plan: list) -> list:

@@ -1,0 +1,156 @@
+"""k1.5 partial rollouts (r1jax/train/partial.py) through GRPOTrainer: a continued trajectory
+equals an uninterrupted one, unfinished ones cross steps and checkpoints, repeated text ends a
+trajectory with a penalty, nothing recompiles, and budget 0 leaves the default path alone."""
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from conftest import make_tiny_config
+from test_rl_options import _config, _host, _trainer
+from r1jax import checkpoint, main, metrics, sharding
+from r1jax.train import partial, rl, state as train_state_lib
+
+
+@pytest.fixture(scope='module')
+def tokenizer(tmp_path_factory):
+  return main.load_or_train_tokenizer(make_tiny_config(), str(tmp_path_factory.mktemp('tok')))
+
+
+@pytest.fixture(scope='module')
+def base_params():
+  config = make_tiny_config()
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  state, _ = train_state_lib.create_train_state(
+      rl.ModelConfig.from_config(config.model), train_state_lib.make_optimizer(config.train),
+      jax.random.key(0), mesh, sharding.DEFAULT_RULES)
+  return jax.device_get(state.params)
+
+
+def _partial_config(**rl_fields):
+  return _config(**{**dict(prompts_per_step=2, group_size=2, max_new_tokens=8,
+                           partial_rollout_budget=3, length_buckets=1, update_chunks=1,
+                           stop_on_eos=True),
+                    **rl_fields})
+
+
+def _long_member(pos, member):
+  """Even prompts' second sample runs to 8 tokens, every other sample stops at 2."""
+  return 8 if pos % 2 == 0 and member == 1 else 2
+
+
+def test_continued_greedy_trajectory_equals_an_uninterrupted_one(tokenizer, base_params):
+  config = _partial_config(temperature=0.0, stop_on_eos=False)   # 8 tokens: 3 rounds of <= 3
+  trainer = _trainer(config, tokenizer, base_params)
+  ro, cursor, row = trainer.collect(0)
+  assert row['rollout_rounds'] == 3 and cursor == 2
+  assert ro.fresh.all() and (ro.lengths == 8).all()
+  prompts = trainer.prompts.take(0, 2)
+  straight = jax.device_get(trainer.sampler(trainer.params, prompts.tokens, prompts.mask,
+                                            jax.random.key(0)))
+  np.testing.assert_array_equal(ro.tokens, straight.tokens)
+  np.testing.assert_allclose(ro.logprobs, straight.logprobs, atol=1e-5)
+  trainer.pool.close()
+
+
+def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer, base_params):
+  config = _partial_config()
+  straight = _trainer(config, tokenizer, base_params)
+  straight.target_length = _long_member
+  seen = []
+  collect = straight.collect
+  straight.collect = lambda step: seen.append(collect(step)) or seen[-1]
+  rows = [straight.step()]
+  # step 0 (3 rounds): groups 0 and 1 trained; prompt 2's long sample (6 of its 8 tokens)
+  # and the finished group 3 wait
+  buf = partial.to_host(straight.state.partial)
+  assert rows[0]['partial_carried'] == 1 and rows[0]['prompt_cursor'] == 4
+  (carried,) = partial.running(buf)
+  assert buf.pos[carried] == 2 and buf.lengths[carried] == 6 and (buf.born[carried, :6] == 0).all()
+  ckpt = checkpoint.Checkpointer(str(tmp_path), 'rl', every=1, keep=2)
+  ckpt.maybe_save(1, straight.state, force=True)
+  ckpt.close()
+  rows.append(straight.step())
+  # step 1 trains group 2 and group 3 (ready since step 0): the long sample keeps the six
+  # tokens of step 0 as context and only this step's two are in the loss
+  ro = seen[-1][0]
+  assert [m['difficulty'] for m in ro.prompts.metadata] == [2, 3]
+  assert list(ro.lengths) == [2, 8, 2, 2]
+  np.testing.assert_array_equal(ro.tokens[1, :6], buf.tokens[carried, :6])
+  assert ro.fresh[1].tolist() == [False] * 6 + [True] * 2
+  assert not ro.fresh[0].any() and not ro.fresh[2:].any()   # ended in step 0
+  assert straight.loss_mask(ro).sum() == 2
+  assert rows[1]['partial_reused_tokens'] == 2 + 6 + 2 + 2 and rows[1]['prompt_cursor'] == 5
+
+  resumed = _trainer(config, tokenizer, base_params)
+  resumed.target_length = _long_member
+  ckpt = checkpoint.Checkpointer(str(tmp_path), 'rl', every=1, keep=2)
+  resumed.state = ckpt.restore(resumed.state)
+  ckpt.close()
+  for a, b in zip(_host(buf), _host(resumed.state.partial)):
+    np.testing.assert_array_equal(a, b)
+  resumed.step()
+  for a, b in zip(_host(straight.state), _host(resumed.state)):
+    np.testing.assert_array_equal(a, b)
+  straight.pool.close()
+  resumed.pool.close()
+
+
+def test_repeated_text_ends_a_trajectory_with_a_penalty(tokenizer, base_params):
+  config = _partial_config(stop_on_eos=False, repeat_ngram=1, repeat_penalty=0.25)
+  trainer = _trainer(config, tokenizer, base_params)
+  sample, calls = trainer.partial_sampler, []
+
+  def looping_first_row(params, tokens, mask, rng, stop_at):   # round 1, row 0: "7 7 7"
+    out = sample(params, tokens, mask, rng, stop_at)
+    calls.append(1)
+    return out.replace(tokens=out.tokens.at[0].set(7)) if len(calls) == 1 else out
+  trainer.partial_sampler = looping_first_row
+  ro, _, row = trainer.collect(0)
+  repeated = ro.per_reward['repeated']
+  assert repeated[0] == 1 and ro.lengths[0] == 3 and list(ro.tokens[0, :3]) == [7, 7, 7]
+  assert (repeated[1:] == 0).all() and (ro.lengths[1:] == 8).all()
+  np.testing.assert_allclose(ro.rewards, ro.per_reward['even_tokens'] - 0.25 * repeated)
+  assert row['rollout_rounds'] == 3
+  trainer.pool.close()
+  # the detector alone: a loop repeats its n-grams, varied text does not
+  buf = partial.empty(2, 8, 0)
+  buf.pos[:] = 0
+  out = rl.sampling.Samples(tokens=np.array([[1, 2, 1, 2, 1, 2], [1, 2, 3, 4, 5, 6]]),
+                            logprobs=np.zeros((2, 6)), mask=np.ones((2, 6), bool),
+                            lengths=np.array([6, 6]), stopped=np.array([False, False]))
+  buf = partial.append(buf, [0, 1], out, 0, repeat_ngram=2)
+  assert buf.repeated.tolist() == [True, False]
+  assert partial.finished(buf).tolist() == [True, False]
+
+
+def test_no_recompiles_after_warm_up(tokenizer, base_params):
+  config = _partial_config(prompts_per_step=4)
+  trainer = _trainer(config, tokenizer, base_params)
+  trainer.target_length = lambda pos, member: (1 + (3 * pos + member) % 8)
+  rows = [trainer.step() for _ in range(4)]
+  trainer.pool.close()
+  assert rows[1]['compiles'] == rows[-1]['compiles'] == metrics.compile_count()
+  assert trainer.partial_sampler.num_compiles == 1
+  assert max(r['partial_carried'] for r in rows) > 0
+
+
+def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
+  trainer = _trainer(_config(), tokenizer, base_params)
+  assert trainer.state.partial is None and not hasattr(trainer, 'partial_sampler')
+  seen = []
+  collect = trainer.collect
+  trainer.collect = lambda step: seen.append(collect(step)) or seen[-1]
+  row = trainer.step()
+  trainer.pool.close()
+  assert seen[0][0].fresh is None and 'partial_carried' not in row
+  np.testing.assert_array_equal(trainer.loss_mask(seen[0][0]), seen[0][0].mask)
+
+
+@pytest.mark.parametrize('fields', [dict(partial_rollout_budget=9), dict(repeat_ngram=2),
+                                    dict(partial_rollout_budget=3, dynamic_sampling=True)])
+def test_validation_names_the_fix(fields):
+  from r1jax import config as config_lib
+  config = _partial_config(**{'partial_rollout_budget': 0, **fields})
+  with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram'):
+    config_lib.validate(config, 1)
