@@ -2,29 +2,12 @@
 equals an uninterrupted one, unfinished ones cross steps and checkpoints, repeated text ends a
 trajectory with a penalty, nothing recompiles, and budget 0 leaves the default path alone."""
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
-from conftest import make_tiny_config
-from test_rl_options import _config, _host, _trainer
-from r1jax import checkpoint, main, metrics, sharding
-from r1jax.train import partial, rl, state as train_state_lib
-
-
-@pytest.fixture(scope='module')
-def tokenizer(tmp_path_factory):
-  return main.load_or_train_tokenizer(make_tiny_config(), str(tmp_path_factory.mktemp('tok')))
-
-
-@pytest.fixture(scope='module')
-def base_params():
-  config = make_tiny_config()
-  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
-  state, _ = train_state_lib.create_train_state(
-      rl.ModelConfig.from_config(config.model), train_state_lib.make_optimizer(config.train),
-      jax.random.key(0), mesh, sharding.DEFAULT_RULES)
-  return jax.device_get(state.params)
+from test_rl_options import _config, _host, _trainer, base_params, tokenizer  # noqa: F401 (fixtures)
+from r1jax import checkpoint, metrics
+from r1jax.train import partial, rl
 
 
 def _partial_config(**rl_fields):
