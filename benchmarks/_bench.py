@@ -78,3 +78,16 @@ def machine() -> dict:
           'cpu_vector_isa': cpu_flags(), 'machine': platform.machine(), 'jax': jax.__version__,
           'xla_flags': os.environ.get('XLA_FLAGS', ''), 'date': time.strftime('%Y-%m-%d'),
           'load_average_1min': round(os.getloadavg()[0], 2)}
+
+
+def interleaved_steps(trainers: dict, steps: int) -> dict:
+  """{name: [step metrics + 'wall_s']}: `steps` GRPOTrainer steps of each trainer, taken in
+  turn (A, B, A, B, ...) so that both see the same machine load."""
+  rows = {k: [] for k in trainers}
+  for _ in range(steps):
+    for name, trainer in trainers.items():
+      start = time.perf_counter()
+      row = trainer.step()
+      row['wall_s'] = time.perf_counter() - start
+      rows[name].append(row)
+  return rows

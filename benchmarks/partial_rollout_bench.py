@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import json
 import tempfile
-import time
 
 import _bench
 import jax
@@ -121,13 +120,7 @@ def main():
   a.sampler = ForcedWholeRollouts(a_sampler, lambda: int(a.state.prompt_cursor))
   trainers['b'].target_length = lambda pos, member: target_length(pos, member,
                                                                   args.max_new_tokens)
-  rows = {k: [] for k in trainers}
-  for _ in range(args.steps):
-    for name, trainer in trainers.items():
-      start = time.perf_counter()
-      row = trainer.step()
-      row['wall_s'] = time.perf_counter() - start
-      rows[name].append(row)
+  rows = _bench.interleaved_steps(trainers, args.steps)
 
   result = {'benchmark': 'partial_rollout', 'steps': args.steps, 'budget': args.budget,
             'max_new_tokens': args.max_new_tokens, 'prompts_per_step': args.prompts,

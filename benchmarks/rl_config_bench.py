@@ -66,13 +66,7 @@ def main():
                            seed=base.seed + 1, share_prefix=base.data.share_prefix)
   trainers = {k: rl.GRPOTrainer(c, tok, mesh, rules, params, prompts)
               for k, c in configs.items()}
-  rows = {k: [] for k in trainers}
-  for _ in range(args.steps):
-    for name, trainer in trainers.items():
-      start = time.perf_counter()
-      row = trainer.step()
-      row['wall_s'] = time.perf_counter() - start
-      rows[name].append(row)
+  rows = _bench.interleaved_steps(trainers, args.steps)
   evaluator = evaluate.Evaluator(base, tok, mesh, rules, pool=trainers['a'].pool)
   eval_s = []
   for _ in range(args.eval_runs):
