@@ -213,7 +213,10 @@ def get_config():
 
   # The k15_report stage: long-CoT model against the long2short ones (WORKDIR/k15_report.md).
   config.k15_report = ml_collections.ConfigDict(dict(
-      long_stage='k15_rl', short_stages=('merge', 'shortest_rs', 'dpo', 'length_rl')))
+      long_stage='k15_rl', short_stages=('merge', 'shortest_rs', 'dpo', 'length_rl'),
+      direct_stages=(),         # short models trained directly: more points of the plot
+      curves=(),                # groups of stages whose held-out curves are compared, each a
+  ))                            # tuple of stage names: a table and k15_curves_<a_vs_b>.png
 
   # k1.5 long2short data (r1jax/stages/k15.py): shortest rejection sampling, DPO pairs, merging.
   config.long2short = ml_collections.ConfigDict(dict(

@@ -19,15 +19,28 @@
   length_rl       RL with the length penalty from step 0 and half the max_new_tokens
   report          WORKDIR/k15_report.{json,md}: accuracy and mean length, long vs short
 
-Not here yet: partial rollouts (sec. 2.6.2). quick=True is a small variant CI runs end to end.
+compare=True appends the comparisons (run it in the workdir of a finished pipeline: the
+stages that are done are skipped), each RL run with k15_rl's settings and steps but one change:
+  grpo_rl          rl.loss='grpo' instead of 'kimi_k15' (the same rollouts and update FLOPs)
+  k15_uniform      rl.sampling='uniform' instead of 'curriculum'
+  k15_prioritized  rl.sampling='prioritized'
+  short_rl         a short model trained directly: from vanilla_sft, short max_new_tokens
+  compare_report   k15_report.{json,md} again with these: curves (k15_curves_*.png) and the
+                   accuracy-vs-length plot with the short models (k15_long_short.png)
+
+Partial rollouts (sec. 2.6.2) are off here: --config.stage_overrides.k15_rl.rl.
+partial_rollout_budget=N turns them on (README). quick=True is a small variant CI runs end
+to end.
 """
 from configs import common, quickstart
 
 LONG2SHORT = ('merge', 'shortest_rs', 'dpo', 'length_rl')
+COMPARE = {'grpo_rl': {'loss': 'grpo'}, 'k15_uniform': {'sampling': 'uniform'},
+           'k15_prioritized': {'sampling': 'prioritized'}}
 
 
 def get_config(arg=None):
-  arg = common.get_config_arg(arg, quick=False)
+  arg = common.get_config_arg(arg, quick=False, compare=False)
   config = quickstart.get_config('stages=pretrain')
   config.stages = ('pretrain', 'vanilla_sft', 'curate_prompts', 'long_cot_sft', 'k15_rl',
                    *LONG2SHORT, 'report')
@@ -79,4 +92,16 @@ def get_config(arg=None):
     overrides.shortest_rs.train.steps = 4
     overrides.dpo.dpo.steps = 4
     overrides.length_rl.rl.steps = 2
+  if arg.compare:
+    rl = config.stage_overrides.k15_rl.rl.to_dict()
+    config.stages += (*COMPARE, 'short_rl', 'compare_report')
+    config.stage_kinds.update({**{s: 'rl' for s in COMPARE}, 'short_rl': 'rl',
+                               'compare_report': 'k15_report'})
+    config.stage_from.update({**{s: 'long_cot_sft' for s in COMPARE}, 'short_rl': 'vanilla_sft',
+                              'compare_report': 'k15_rl'})
+    config.stage_overrides.update({s: {'rl': {**rl, **change}} for s, change in COMPARE.items()})
+    config.stage_overrides.short_rl = {'rl': {**rl, 'max_new_tokens': short_tokens}}
+    config.stage_overrides.compare_report = {'k15_report': {
+        'direct_stages': ('vanilla_sft', 'short_rl'),
+        'curves': (('k15_rl', 'grpo_rl'), ('k15_rl', 'k15_uniform', 'k15_prioritized'))}}
   return config

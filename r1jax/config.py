@@ -292,6 +292,21 @@ def _validate_stage(config, num_devices: int, kind: str | None) -> None:
     _validate_reward_model(config, data_parallel)
   elif kind == 'rejection_sampling':
     _validate_rejection_sampling(config, data_parallel)
+  elif kind == 'k15_report':
+    _validate_k15_report(config)
+
+
+def _validate_k15_report(config) -> None:
+  """Every stage the report names is in the stage list (a typo would only show as a
+  missing row or curve at the end of a long run)."""
+  c = config.k15_report
+  named = [('long_stage', c.long_stage)] + [(f, s) for f in ('short_stages', 'direct_stages')
+                                            for s in c[f]]
+  named += [('curves', s) for group in c.curves for s in group]
+  for field, stage in named:
+    _require(stage in config.stages,
+             f'k15_report.{field} names {stage!r}, which is not in stages='
+             f'{tuple(config.stages)}; name a stage of the list or remove it')
 
 
 def _check_sampling(name, c) -> None:

@@ -190,6 +190,57 @@ def test_long_short_report_compares_with_the_long_model():
     k15_stages.long_short_report(summary, 'nope', ())
 
 
+def test_compare_report_curves_flops_plots_and_named_stages(tmp_path):
+  """configs/k15.py:compare's report: the short models trained directly beside long2short,
+  each compared stage's held-out curve (a resumed step keeps its last value) with its RL
+  FLOPs, the two plots; a stage the report names that is not in the list is a config error."""
+  import json  # pylint: disable=g-import-not-at-top
+  from configs import k15  # pylint: disable=g-import-not-at-top
+  from r1jax import config as config_lib  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import kinds, registry  # pylint: disable=g-import-not-at-top
+  config = k15.get_config('quick,compare')
+  config_lib.validate(config, 1)
+  cfg = registry.stage_config(config, 'compare_report')
+  rows = [dict(stage='k15_rl', step=0, **{'eval/accuracy': 0.1, 'eval/response_len': 100.}),
+          dict(stage='k15_rl', step=4, **{'eval/accuracy': 0.2, 'eval/response_len': 90.}),
+          dict(stage='grpo_rl', step=0, **{'eval/accuracy': 0.1, 'eval/response_len': 100.}),
+          dict(stage='grpo_rl', step=2, **{'eval/accuracy': 0.5, 'eval/response_len': 80.}),
+          dict(stage='grpo_rl', step=2, **{'eval/accuracy': 0.15, 'eval/response_len': 95.}),
+          dict(stage='grpo_rl', step=2, reward=0.3),
+          dict(stage='merge', step=1, **{'eval/accuracy': 0.19, 'eval/response_len': 60.}),
+          dict(stage='short_rl', step=4, **{'eval/accuracy': 0.3, 'eval/response_len': 20.})]
+  (tmp_path / 'metrics.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in rows))
+  curves = k15_stages.curve_comparisons(cfg, str(tmp_path))
+  assert [g['stages'] for g in curves] == [['k15_rl', 'grpo_rl'],
+                                           ['k15_rl', 'k15_uniform', 'k15_prioritized']]
+  objective = curves[0]
+  assert objective['curves']['grpo_rl'] == [
+      {'step': 0, 'accuracy': 0.1, 'response_len': 100.0},
+      {'step': 2, 'accuracy': 0.15, 'response_len': 95.0}]
+  step_flops = kinds.rl_step_flops(registry.stage_config(cfg, 'k15_rl'))
+  assert objective['flops'] == pytest.approx({'k15_rl': 4 * step_flops,
+                                              'grpo_rl': 2 * step_flops})
+  assert curves[1]['curves']['k15_uniform'] == [] and 'k15_uniform' not in curves[1]['flops']
+
+  summary = k15_stages.stage_summary(str(tmp_path), cfg)
+  report = k15_stages.long_short_report(summary, 'k15_rl', cfg.k15_report.short_stages,
+                                        cfg.k15_report.direct_stages)
+  report['curves'] = curves
+  assert [r['stage'] for r in report['direct']] == ['short_rl']
+  assert report['direct'][0]['length_change'] == pytest.approx(20 / 90 - 1)
+  text = k15_stages.report_markdown(report)
+  assert '| short_rl (trained directly) | +10.0 | -78% |' in text
+  assert f'| grpo_rl | {2 * step_flops:.3g} | 0.100 | 0.150 |  |' in text   # steps 0, 2, 4
+  k15_stages.plot_long_short(report, str(tmp_path / 'l2s.png'))
+  k15_stages.plot_curves(objective, str(tmp_path / 'curves.png'))
+  for png in ('l2s.png', 'curves.png'):
+    assert (tmp_path / png).read_bytes()[:8] == b'\x89PNG\r\n\x1a\n'
+
+  config.stage_overrides.compare_report.k15_report.direct_stages = ('short_rl', 'shrot_rl')
+  with pytest.raises(config_lib.ConfigError, match="direct_stages names 'shrot_rl'"):
+    config_lib.validate(config, 1)
+
+
 def test_vanilla_sft_keeps_verified_reasoning_and_the_oracles_top_general_answer():
   config = make_tiny_config()
   config.vanilla_sft.num_samples = 2

@@ -305,23 +305,52 @@ def stage_summary(workdir: str, config) -> list[dict]:
   return out
 
 
-def long_short_report(summary: list[dict], long_stage: str, short_stages) -> dict:
-  """Each short model against the long-CoT one: accuracy change (points) and length change."""
+def long_short_report(summary: list[dict], long_stage: str, short_stages,
+                      direct_stages=()) -> dict:
+  """Each short model against the long-CoT one: accuracy change (points) and length change.
+  `short_stages` are the long2short methods, `direct_stages` short models trained directly."""
   by = {r['stage']: r for r in summary}
   if long_stage not in by:
     raise ValueError(f'k15_report.long_stage={long_stage!r} has no held-out evaluation in '
                      'metrics.jsonl; name a stage of config.stages that evaluates')
   long = by[long_stage]
-  compare = []
-  for stage in short_stages:
-    if stage in by:
-      short = by[stage]
-      compare.append({'stage': stage, 'accuracy': short['accuracy'],
-                      'response_len': short['response_len'],
-                      'accuracy_change_points': 100 * (short['accuracy'] - long['accuracy']),
-                      'length_change': short['response_len'] / max(long['response_len'], 1e-9)
-                                       - 1.0})
-  return {'long': long, 'short': compare, 'stages': summary}
+
+  def against_long(stages):
+    return [{'stage': s, 'accuracy': by[s]['accuracy'], 'response_len': by[s]['response_len'],
+             'accuracy_change_points': 100 * (by[s]['accuracy'] - long['accuracy']),
+             'length_change': by[s]['response_len'] / max(long['response_len'], 1e-9) - 1.0}
+            for s in stages if s in by]
+  return {'long': long, 'short': against_long(short_stages),
+          'direct': against_long(direct_stages), 'stages': summary}
+
+
+def stage_curves(workdir: str, stages) -> dict:
+  """Per stage: its held-out evaluations by step, [{'step', 'accuracy', 'response_len'}] (an
+  RL stage's step 0 is its start model); a step logged twice by a resumed run keeps the last."""
+  from r1jax import metrics  # pylint: disable=g-import-not-at-top
+  rows = metrics.read_metrics(workdir)
+  out = {}
+  for stage in stages:
+    points = {r['step']: r for r in rows if r['stage'] == stage and 'eval/accuracy' in r}
+    out[stage] = [{'step': s, 'accuracy': points[s]['eval/accuracy'],
+                   'response_len': points[s]['eval/response_len']} for s in sorted(points)]
+  return out
+
+
+def curve_comparisons(config, workdir: str) -> list[dict]:
+  """k15_report.curves: per group of stages, each one's held-out curve and training FLOPs
+  (an RL stage: kinds.rl_step_flops x its last step), so "equal compute" can be read off."""
+  from r1jax.stages import kinds, registry  # pylint: disable=g-import-not-at-top
+  out = []
+  for group in config.k15_report.curves:
+    curves = stage_curves(workdir, group)
+    flops = {}
+    for stage, points in curves.items():
+      if registry.kind_name(config, stage) == 'rl' and points:
+        flops[stage] = kinds.rl_step_flops(registry.stage_config(config, stage)) * points[-1][
+            'step']
+    out.append({'stages': list(group), 'curves': curves, 'flops': flops})
+  return out
 
 
 def report_markdown(report: dict) -> str:
@@ -331,22 +360,85 @@ def report_markdown(report: dict) -> str:
   lines += ['', f'long2short against the long-CoT model ({report["long"]["stage"]}: accuracy '
             f'{report["long"]["accuracy"]:.3f}, length {report["long"]["response_len"]:.1f}):',
             '', '| method | accuracy change (points) | length change |', '|---|---|---|']
-  lines += [f'| {r["stage"]} | {r["accuracy_change_points"]:+.1f} | '
-            f'{100 * r["length_change"]:+.0f}% |' for r in report['short']]
+  lines += [f'| {r["stage"]}{" (trained directly)" if direct else ""} | '
+            f'{r["accuracy_change_points"]:+.1f} | {100 * r["length_change"]:+.0f}% |'
+            for direct, rows in ((False, report['short']), (True, report.get('direct', ())))
+            for r in rows]
+  for group in report.get('curves', ()):
+    steps = sorted({p['step'] for c in group['curves'].values() for p in c})
+    lines += ['', f'Held-out accuracy by step ({" vs ".join(group["stages"])}):', '',
+              '| stage | training FLOPs | ' + ' | '.join(f'step {s}' for s in steps) + ' |',
+              '|---|---|' + '---|' * len(steps)]
+    for stage, points in group['curves'].items():
+      at = {p['step']: p['accuracy'] for p in points}
+      flops = group['flops'].get(stage)
+      lines.append(f'| {stage} | {"" if flops is None else f"{flops:.3g}"} | ' + ' | '.join(
+          f'{at[s]:.3f}' if s in at else '' for s in steps) + ' |')
   return '\n'.join(lines) + '\n'
+
+
+def plot_long_short(report: dict, path: str) -> None:
+  """The paper's Figure 7 at our scale: held-out accuracy against mean response length, one
+  point per long2short method, the long-CoT model and the short models trained directly."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(5.5, 4))
+  ax = fig.subplots()
+  groups = ((f'long-CoT ({report["long"]["stage"]})', [report['long']], '*', 'C3'),
+            ('long2short', report['short'], 'o', 'C0'),
+            ('short, trained directly', report.get('direct', []), 's', 'C2'))
+  for label, rows, marker, color in groups:
+    if rows:
+      ax.scatter([r['response_len'] for r in rows], [r['accuracy'] for r in rows],
+                 marker=marker, color=color, s=90 if marker == '*' else 45, label=label)
+      for r in rows:
+        ax.annotate(r['stage'], (r['response_len'], r['accuracy']), fontsize=8,
+                    xytext=(4, 3), textcoords='offset points')
+  ax.set_xlabel('mean response length (tokens)')
+  ax.set_ylabel('held-out accuracy (pass@1)')
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=8)
+  fig.tight_layout()
+  with open(path, 'wb') as f:
+    fig.savefig(f, dpi=90, format='png')
+
+
+def plot_curves(group: dict, path: str) -> None:
+  """Held-out accuracy and mean response length against the step, one line per stage."""
+  from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
+  fig = Figure(figsize=(9, 3.4))
+  axes = fig.subplots(1, 2)
+  for stage, points in group['curves'].items():
+    steps = [p['step'] for p in points]
+    for ax, key in zip(axes, ('accuracy', 'response_len')):
+      ax.plot(steps, [p[key] for p in points], marker='o', label=stage)
+  for ax, title in zip(axes, ('held-out accuracy (pass@1)', 'mean response length (tokens)')):
+    ax.set_title(title)
+    ax.set_xlabel('RL step')
+    ax.grid(alpha=0.3)
+  axes[0].legend(fontsize=8)
+  fig.tight_layout()
+  with open(path, 'wb') as f:
+    fig.savefig(f, dpi=90, format='png')
 
 
 def _report(ctx, config, name, init_params):
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
-  report = long_short_report(stage_summary(ctx.workdir, config), config.k15_report.long_stage,
-                             config.k15_report.short_stages)
+  cfg = config.k15_report
+  report = long_short_report(stage_summary(ctx.workdir, config), cfg.long_stage,
+                             cfg.short_stages, cfg.direct_stages)
+  report['curves'] = curve_comparisons(config, ctx.workdir)
   if jax.process_index() == 0:
     with open(os.path.join(ctx.workdir, 'k15_report.json'), 'w') as f:
       json.dump(report, f, indent=1)
     with open(os.path.join(ctx.workdir, 'k15_report.md'), 'w') as f:
       f.write(report_markdown(report))
-  metrics.note(f'[{name}] Long vs short models (WORKDIR/k15_report.md):\n'
+    if config.log.plots:
+      plot_long_short(report, os.path.join(ctx.workdir, 'k15_long_short.png'))
+      for group in report['curves']:
+        plot_curves(group, os.path.join(ctx.workdir,
+                                        f'k15_curves_{"_vs_".join(group["stages"])}.png'))
+  metrics.note(f'[{name}] Long vs short models (WORKDIR/k15_report.md, k15_*.png):\n'
                + report_markdown(report))
   return _pass_on(ctx, name, init_params)
 
