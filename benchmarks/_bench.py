@@ -4,6 +4,7 @@ import os
 import pathlib
 import platform
 import sys
+import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -78,6 +79,30 @@ def machine() -> dict:
           'cpu_vector_isa': cpu_flags(), 'machine': platform.machine(), 'jax': jax.__version__,
           'xla_flags': os.environ.get('XLA_FLAGS', ''), 'date': time.strftime('%Y-%m-%d'),
           'load_average_1min': round(os.getloadavg()[0], 2)}
+
+
+def decode_tokenizer(vocab_size: int):
+  """The r1jax trainer's tokenizer for the spec's vocab: trained on synthetic task text, it
+  only decodes completions on the host side, as in training (prompts are random ids)."""
+  from r1jax.data import corpus, tasks, tokenizer as tokenizer_lib  # pylint: disable=g-import-not-at-top
+  with tempfile.TemporaryDirectory() as tmp:
+    examples = tasks.make_examples(('arithmetic', 'countdown'), 'train', 2000, 0, (1, 2))
+    return tokenizer_lib.train_tokenizer(corpus.tokenizer_corpus(examples), vocab_size,
+                                         os.path.join(tmp, 'tok'))
+
+
+def hf_qwen2(spec_model: dict, seed: int):
+  """A random-init fp32 transformers Qwen2ForCausalLM of the spec's shape (q/k/v biases,
+  untied embeddings), in train mode. Needs torch and transformers (the `test` extra)."""
+  import torch  # pylint: disable=g-import-not-at-top
+  import transformers  # pylint: disable=g-import-not-at-top
+  m = spec_model
+  torch.manual_seed(seed)
+  return transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
+      vocab_size=m['vocab_size'], hidden_size=m['d_model'], intermediate_size=m['d_ff'],
+      num_hidden_layers=m['n_layers'], num_attention_heads=m['n_heads'],
+      num_key_value_heads=m['n_kv_heads'], rope_theta=m['rope_theta'],
+      rms_norm_eps=m['rms_norm_eps'], tie_word_embeddings=False))
 
 
 def interleaved_steps(trainers: dict, steps: int) -> dict:

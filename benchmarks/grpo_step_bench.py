@@ -15,17 +15,14 @@ generated, 2 x MACs), the floor (FLOPs / the fp32 matmul peak measured here) and
 """
 import argparse
 import json
-import os
-import tempfile
 import time
 
-import _bench  # noqa: F401  (sys.path, platform defaults)
+import _bench  # sys.path, platform defaults
 import jax
 import numpy as np
 
 from configs import grpo_tiny
 from r1jax import sharding
-from r1jax.data import corpus, tasks, tokenizer as tokenizer_lib
 from r1jax.models import ModelConfig, flops_per_token
 from r1jax.train import rl
 
@@ -140,10 +137,7 @@ def main():
   if args.b_spec:
     specs['b'] = grpo_tiny.load_spec(args.b_spec)
   vocab = spec['model']['vocab_size']
-  with tempfile.TemporaryDirectory() as tmp:  # the decode-only tokenizer
-    examples = tasks.make_examples(('arithmetic', 'countdown'), 'train', 2000, 0, (1, 2))
-    tok = tokenizer_lib.train_tokenizer(corpus.tokenizer_corpus(examples), vocab,
-                                        os.path.join(tmp, 'tok'))
+  tok = _bench.decode_tokenizer(vocab)
   variants = {'a': {}}
   if args.ab or args.b_spec:
     variants['b'] = dict(item.split('=', 1) for item in args.ab.split(',') if item)

@@ -51,14 +51,9 @@ class HFGenerate:
   def __init__(self, spec: dict, seed: int):
     import torch  # pylint: disable=g-import-not-at-top
     import transformers  # pylint: disable=g-import-not-at-top
-    m, r = spec['model'], spec['rollout']
-    torch.manual_seed(seed)
+    r = spec['rollout']
     self.torch, self.spec = torch, spec
-    self.model = transformers.Qwen2ForCausalLM(transformers.Qwen2Config(
-        vocab_size=m['vocab_size'], hidden_size=m['d_model'], intermediate_size=m['d_ff'],
-        num_hidden_layers=m['n_layers'], num_attention_heads=m['n_heads'],
-        num_key_value_heads=m['n_kv_heads'], rope_theta=m['rope_theta'],
-        rms_norm_eps=m['rms_norm_eps'], tie_word_embeddings=False)).eval()
+    self.model = _bench.hf_qwen2(spec['model'], seed).eval()
     self.eos = r.get('eos_id', 2) if r.get('stop_on_eos', False) else None
     self.processor_base = transformers.LogitsProcessor
 
