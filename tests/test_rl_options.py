@@ -16,7 +16,8 @@ ONE = 1 + 1e-5  # float32 recomputation of the same log-probs in two jitted func
 
 
 class IndexedPrompts:
-  """Random token prompts with an index-addressable pool and a difficulty per prompt."""
+  """Random token prompts with an index-addressable pool and a sampling difficulty per prompt
+  (`difficulty`, as 1 - pass_rate of a curated set) that differs from the task level."""
 
   def __init__(self, num=32, vocab_size=512, prompt_len=8):
     rs = np.random.default_rng(0)
@@ -32,7 +33,7 @@ class IndexedPrompts:
   def take_indices(self, idx):
     tokens = self.tokens[idx]
     return rl.PromptBatch(tokens, np.ones_like(tokens, bool), [''] * len(idx),
-                          [{'difficulty': int(self.difficulty[i])} for i in idx])
+                          [{'difficulty': 1} for _ in idx])  # the task level, as when curated
 
 
 def _config(**rl_fields):
@@ -289,6 +290,7 @@ def test_reward_warmup_and_curriculum(tokenizer, base_params):
   assert rows[0]['reward/even_tokens'] > 0                     # still computed and logged
   assert rows[2]['reward'] == pytest.approx(rows[2]['reward/even_tokens'])
   assert rows[0]['prompt_difficulty'] == 0   # the easiest quarter: difficulty 0 only
+  # (the sampler's difficulty, not the records' task level, which is 1 for every prompt)
   assert rows[2]['prompt_difficulty'] > 0
   difficulty = trainer.prompts.difficulty
   assert np.all(difficulty[trainer.prompt_indices(64, 0)] == 0)

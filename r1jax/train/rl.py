@@ -421,6 +421,10 @@ class GRPOTrainer:
     indices = self.prompt_indices(cursor, step, stats)
     prompts = (self.prompts.take(cursor, self.rl.prompts_per_step) if indices is None
                else self.prompts.take_indices(indices))
+    if indices is not None:  # the sampler's difficulty of each drawn prompt: prompt_difficulty
+      difficulty = np.asarray(self.prompts.difficulty)[indices]
+      prompts = dataclasses.replace(prompts, metadata=[
+          {**m, 'sampling_difficulty': float(d)} for m, d in zip(prompts.metadata, difficulty)])
     index = jax.process_index()  # this host's rows: a contiguous block of the global batch
     rows = slice(index * self.local_prompts, (index + 1) * self.local_prompts)
     prompts = PromptBatch(prompts.tokens[rows], prompts.mask[rows], prompts.texts[rows],
@@ -669,7 +673,7 @@ class GRPOTrainer:
         compiles=metrics.compile_count(), **first,
         **{k: float(v) for k, v in update_metrics.items()})
     if self.sampler_mode != 'uniform':
-      row['prompt_difficulty'] = float(np.mean([m.get('difficulty', np.nan)
+      row['prompt_difficulty'] = float(np.mean([m.get('sampling_difficulty', np.nan)
                                                 for m in ro.prompts.metadata]))
     return row
 
