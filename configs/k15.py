@@ -25,6 +25,8 @@ stages that are done are skipped), each RL run with k15_rl's settings and steps 
   k15_uniform      rl.sampling='uniform' instead of 'curriculum'
   k15_prioritized  rl.sampling='prioritized'
   short_rl         a short model trained directly: from vanilla_sft, short max_new_tokens
+  merge_w75/_w25   merge with weights 0.75/0.25 and 0.25/0.75 (k15_rl, vanilla_sft): more
+                   points of the accuracy-length trade-off
   compare_report   k15_report.{json,md} again with these: curves (k15_curves_*.png) and the
                    accuracy-vs-length plot with the short models (k15_long_short.png)
 
@@ -97,14 +99,17 @@ def get_config(arg=None):
     overrides.length_rl.rl.steps = 2
   if arg.compare:
     rl = config.stage_overrides.k15_rl.rl.to_dict()
-    config.stages += (*COMPARE, 'short_rl', 'compare_report')
+    merges = {'merge_w75': (0.75, 0.25), 'merge_w25': (0.25, 0.75)}
+    config.stages += (*COMPARE, 'short_rl', *merges, 'compare_report')
     config.stage_kinds.update({**{s: 'rl' for s in COMPARE}, 'short_rl': 'rl',
-                               'compare_report': 'k15_report'})
+                               **{s: 'merge' for s in merges}, 'compare_report': 'k15_report'})
     config.stage_from.update({**{s: 'long_cot_sft' for s in COMPARE}, 'short_rl': 'vanilla_sft',
                               'compare_report': 'k15_rl'})
     config.stage_overrides.update({s: {'rl': {**rl, **change}} for s, change in COMPARE.items()})
     config.stage_overrides.short_rl = {'rl': {**rl, 'max_new_tokens': short_tokens}}
+    for name, weights in merges.items():
+      config.stage_overrides[name] = {'long2short': {'merge_weights': weights}}
     config.stage_overrides.compare_report = {'k15_report': {
-        'direct_stages': ('vanilla_sft', 'short_rl'),
+        'short_stages': (*LONG2SHORT, *merges), 'direct_stages': ('vanilla_sft', 'short_rl'),
         'curves': (('k15_rl', 'grpo_rl'), ('k15_rl', 'k15_uniform', 'k15_prioritized'))}}
   return config
