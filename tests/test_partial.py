@@ -57,7 +57,7 @@ def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer
   # step 1 trains group 2 and group 3 (ready since step 0): the long sample keeps the six
   # tokens of step 0 as context and only this step's two are in the loss
   ro = seen[-1][0]
-  assert [m['difficulty'] for m in ro.prompts.metadata] == [2, 3]
+  assert [m['index'] for m in ro.prompts.metadata] == [2, 3]
   assert list(ro.lengths) == [2, 8, 2, 2]
   np.testing.assert_array_equal(ro.tokens[1, :6], buf.tokens[carried, :6])
   assert ro.fresh[1].tolist() == [False] * 6 + [True] * 2

@@ -33,7 +33,7 @@ class IndexedPrompts:
   def take_indices(self, idx):
     tokens = self.tokens[idx]
     return rl.PromptBatch(tokens, np.ones_like(tokens, bool), [''] * len(idx),
-                          [{'difficulty': 1} for _ in idx])  # the task level, as when curated
+                          [{'difficulty': 1, 'index': int(i)} for i in idx])  # level 1: as curated
 
 
 def _config(**rl_fields):
