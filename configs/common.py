@@ -32,6 +32,7 @@ def get_config():
       rope_original_max_len=8192,
       remat='none',           # 'none' | 'full' | 'dots' | 'dots_no_batch' (activation memory)
       logits_chunk=0,         # > 0: losses over vocabulary chunks of ~this size (no [B,T,V])
+      flat_matmuls=True,      # projections as 2-D matmuls over B*T rows (False: einsum)
       # A Hugging Face checkpoint directory (config.json + safetensors + tokenizer.json):
       # the architecture fields above are read from it, the weights and tokenizer imported.
       hf_path='',

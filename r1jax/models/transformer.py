@@ -19,6 +19,7 @@ One forward serves training, prefill and decode:
   and the queries attend over the whole cache (masked by attn_mask).
 """
 import dataclasses
+import math
 from typing import Any
 
 import flax.linen as nn
@@ -57,6 +58,11 @@ class ModelConfig:
   # > 0: log-probs and losses computed over vocabulary chunks of about this size from the
   # final hidden states, so [B, T, V] float32 logits are never materialised (losses.py).
   logits_chunk: int = 0
+  # True: every projection is one 2-D matmul over the flattened leading dims ([B*T, in] x
+  # [in, out]); False: one einsum over [B, T, ...]. Same math; on XLA:CPU the einsum's
+  # backward writes transposed copies of the SwiGLU gradients ([d_ff, B*T]) that cost about a
+  # quarter of the update (README, "Benchmarks and performance").
+  flat_matmuls: bool = True
 
   @classmethod
   def from_config(cls, config) -> 'ModelConfig':
@@ -120,12 +126,18 @@ class Linear(nn.Module):
     kernel = self.param('kernel', nn.with_logical_partitioning(
         nn.initializers.normal(stddev=0.02), self.axes),
         (*in_shape, *self.out_shape), self.cfg.weight_dtype)
-    letters = 'abcdefgh'
-    ins, outs = letters[:self.num_in], letters[self.num_in:self.num_in + len(self.out_shape)]
+    x, kernel = x.astype(self.cfg.compute_dtype), kernel.astype(self.cfg.compute_dtype)
     # float32 accumulation: with bfloat16 inputs this is also the fast path on CPUs with AMX.
-    y = jnp.einsum(f'...{ins},{ins}{outs}->...{outs}', x.astype(self.cfg.compute_dtype),
-                   kernel.astype(self.cfg.compute_dtype),
-                   preferred_element_type=jnp.float32).astype(self.cfg.compute_dtype)
+    if self.cfg.flat_matmuls:
+      lead, fan_in = x.shape[:-self.num_in], math.prod(in_shape)
+      y = jnp.dot(x.reshape(-1, fan_in), kernel.reshape(fan_in, -1),
+                  preferred_element_type=jnp.float32).reshape(*lead, *self.out_shape)
+    else:
+      letters = 'abcdefgh'
+      ins, outs = letters[:self.num_in], letters[self.num_in:self.num_in + len(self.out_shape)]
+      y = jnp.einsum(f'...{ins},{ins}{outs}->...{outs}', x, kernel,
+                     preferred_element_type=jnp.float32)
+    y = y.astype(self.cfg.compute_dtype)
     if self.use_bias:
       bias = self.param('bias', nn.with_logical_partitioning(
           nn.initializers.zeros, self.axes[self.num_in:]), self.out_shape, self.cfg.weight_dtype)
