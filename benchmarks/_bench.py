@@ -77,7 +77,8 @@ def machine() -> dict:
   return {'devices': f'{jax.device_count()} x {jax.devices()[0].device_kind}',
           'backend': jax.default_backend(), 'cpu_count': os.cpu_count(),
           'cpu_vector_isa': cpu_flags(), 'machine': platform.machine(), 'jax': jax.__version__,
-          'xla_flags': os.environ.get('XLA_FLAGS', ''), 'date': time.strftime('%Y-%m-%d'),
+          'xla_flags': os.environ.get('XLA_FLAGS', ''), 'cpu_malloc': r1platform.CPU_MALLOC,
+          'date': time.strftime('%Y-%m-%d'),
           'load_average_1min': round(os.getloadavg()[0], 2)}
 
 

@@ -3,6 +3,10 @@
 (every rl.loss; a non-finite chunk skips the step as on the whole batch); bucketing compiles
 at most once per bucket, nothing after warm-up."""
 import functools
+import os
+import pathlib
+import subprocess
+import sys
 import types
 
 import jax
@@ -220,8 +224,44 @@ def test_update_chunks_fall_back_to_a_divisor_of_the_rows():
 
 
 def test_platform_flags_add_to_xla_flags_and_the_user_wins(monkeypatch):
+  monkeypatch.setenv('R1JAX_CPU_MALLOC', '0')   # this process's malloc stays as it is
   monkeypatch.setenv('XLA_FLAGS', '--xla_cpu_a=1 --other')
   flags = platform.configure(('--xla_cpu_a=2', '--xla_cpu_b=3'))
   assert flags.split() == ['--xla_cpu_a=1', '--other', '--xla_cpu_b=3']
   monkeypatch.delenv('XLA_FLAGS')
   assert platform.configure(('--xla_cpu_b=3',)) == '--xla_cpu_b=3'
+
+
+_MALLOC_PROBE = """
+import ctypes, resource
+from r1jax import platform
+platform.configure(())
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+def block():  # 64 MiB, every page written, freed
+  p = libc.malloc(64 << 20); ctypes.memset(p, 1, 64 << 20); libc.free(p)
+block()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+block()
+print(platform.CPU_MALLOC, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def test_cpu_malloc_reuses_freed_blocks_instead_of_faulting_in_new_pages(monkeypatch):
+  """platform.configure() on a CPU run: a freed 64 MiB block is reused by the next malloc
+  (XLA:CPU's per-call buffers) instead of unmapped and faulted in again; R1JAX_CPU_MALLOC=0
+  leaves glibc's default. An accelerator backend is left alone."""
+  root = str(pathlib.Path(__file__).resolve().parents[1])
+  def probe(setting):
+    env = dict(os.environ, R1JAX_CPU_MALLOC=setting, JAX_PLATFORMS='cpu', PYTHONPATH=root)
+    out = subprocess.run([sys.executable, '-c', _MALLOC_PROBE], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    return out[0] == 'True', int(out[1])
+  (on, on_faults), (off, off_faults) = probe('1'), probe('0')
+  assert on and not off
+  assert on_faults <= off_faults // 8, (on_faults, off_faults)
+  monkeypatch.setenv('JAX_PLATFORMS', 'tpu')
+  assert not platform.runs_on_cpu()
+  monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
+  assert platform.runs_on_cpu()
