@@ -112,8 +112,9 @@ def causal_mask(valid):
 class Linear(nn.Module):
   """x [..., *in_shape] contracted with a kernel [*in_shape, *out_shape] (+ bias [*out_shape]).
 
-  Written with one einsum (not nn.DenseGeneral) so that the kernel is created in its
-  final shape and its logical axes apply as named."""
+  Not nn.DenseGeneral, so that the kernel is created in its final shape and its logical axes
+  apply as named; computed as one 2-D matmul over the flattened leading and contracted dims
+  (cfg.flat_matmuls, the default) or one einsum."""
   out_shape: tuple
   axes: tuple  # logical names of the kernel's dimensions
   cfg: ModelConfig
