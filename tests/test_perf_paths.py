@@ -3,6 +3,8 @@
 (every rl.loss; a non-finite chunk skips the step as on the whole batch); bucketing compiles
 at most once per bucket, nothing after warm-up."""
 import functools
+import gzip
+import json
 import os
 import pathlib
 import subprocess
@@ -265,3 +267,28 @@ def test_cpu_malloc_reuses_freed_blocks_instead_of_faulting_in_new_pages(monkeyp
   assert not platform.runs_on_cpu()
   monkeypatch.setenv('JAX_PLATFORMS', 'cpu')
   assert platform.runs_on_cpu()
+
+
+def test_profile_step_sums_op_times_per_function_and_kind(tmp_path):
+  """benchmarks/profile_step.py's trace summary: per compiled function, milliseconds per step
+  by op kind (matmul / copy+transpose / other) and the costliest ops; functions under 1 ms
+  per step are left out."""
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / 'benchmarks'))
+  import profile_step  # pylint: disable=g-import-not-at-top
+  event = lambda module, op, us: {'ph': 'X', 'name': op, 'dur': us,
+                                  'args': {'hlo_module': module, 'hlo_op': op}}
+  events = [event('jit_train_step', 'ynn_fusion.1', 3000)] * 2 + [
+      event('jit_train_step', 'copy_bitcast_fusion.2', 1000),
+      event('jit_train_step', 'transpose_copy_fusion', 600),
+      event('jit_train_step', 'add_multiply_fusion', 400),
+      event('jit_tiny', 'dot.3', 900),
+      {'ph': 'X', 'name': 'ThunkExecutor::Execute', 'dur': 99999, 'args': {}}]
+  (tmp_path / 'host').mkdir()
+  with gzip.open(tmp_path / 'host' / 'x.trace.json.gz', 'wt') as f:
+    json.dump({'traceEvents': events}, f)
+  out = profile_step.summarize_trace(str(tmp_path), steps=2)
+  assert list(out) == ['train_step']
+  step = out['train_step']
+  assert step['ms_per_step'] == 4.0
+  assert step['by_kind_ms'] == {'matmul': 3.0, 'copy/transpose': 0.8, 'elementwise/other': 0.2}
+  assert list(step['top_ops_ms'])[:2] == ['ynn_fusion.1', 'copy_bitcast_fusion.2']
