@@ -60,8 +60,8 @@ class ModelConfig:
   logits_chunk: int = 0
   # True: every projection is one 2-D matmul over the flattened leading dims ([B*T, in] x
   # [in, out]); False: one einsum over [B, T, ...]. Same math; on XLA:CPU the einsum's
-  # backward writes transposed copies of the SwiGLU gradients ([d_ff, B*T]) that cost about a
-  # quarter of the update (README, "Benchmarks and performance").
+  # backward writes transposed copies of the SwiGLU gradients ([d_ff, B*T]), 30% of the
+  # grpo_tiny update's op time (README, "Benchmarks and performance").
   flat_matmuls: bool = True
 
   @classmethod
