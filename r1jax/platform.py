@@ -15,10 +15,10 @@ So the fast defaults need no flag today; the list stays here for the next measur
 
 `configure()` also sets glibc's malloc for a CPU run (`cpu_malloc`): XLA:CPU allocates each
 call's temporary buffers with malloc, and glibc serves large blocks with fresh mmap pages that
-it unmaps on free, so every call of the update touched ~880 MB of new pages (215k minor page
-faults per call of the grpo_tiny forward + backward). With mmap off, one arena and no trimming,
-the freed memory is reused: 833 faults per call and the update 1.2x faster (README). A GPU/TPU
-run, a non-glibc system, or R1JAX_CPU_MALLOC=0 leaves malloc alone.
+it unmaps on free, so every call faults its memory in again (the grpo_tiny forward + backward:
+215k minor page faults per call). With mmap off, one arena and no trimming, the freed memory is
+reused (833 faults per call) and the GRPO step is about 1.2x faster (README, "Benchmarks and
+performance"). A GPU/TPU run, a non-glibc system, or R1JAX_CPU_MALLOC=0 leaves malloc alone.
 """
 import ctypes
 import ctypes.util
