@@ -15,6 +15,10 @@ _MADE_CACHE = None
 if 'JAX_COMPILATION_CACHE_DIR' not in os.environ and os.environ.get('R1JAX_TEST_JAX_CACHE') != 'off':
   _MADE_CACHE = os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='r1jax_jax_cache_')
   os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+# Test processes keep glibc's default malloc: importing a benchmark module (platform.configure)
+# would otherwise switch it mid-run in whichever xdist worker imports one first. The malloc
+# test sets R1JAX_CPU_MALLOC itself in its subprocesses.
+os.environ.setdefault('R1JAX_CPU_MALLOC', '0')
 
 import jax  # noqa: E402
 
