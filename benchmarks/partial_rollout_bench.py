@@ -4,15 +4,18 @@ Prints ONE JSON line.
 
   python benchmarks/partial_rollout_bench.py                        # the README's numbers
   python benchmarks/partial_rollout_bench.py --budget=64 --a_compact_levels=0
+  python benchmarks/partial_rollout_bench.py --max_new_tokens=512 --budget=64 --partial_cache=off
 
 The workload: a small random-init decoder learns the even-token reward (rewards/synthetic.py)
 on random prompts; completion lengths are forced (sampling's stop_at), fixed per (prompt,
 sample) so that both trainers see the same lengths: 1 trajectory in 8 runs to max_new_tokens,
 the others end after 2..max_new_tokens/4 tokens (as grpo_tiny_ragged). A is the default
 trainer (its rollout lasts until the batch's longest trajectory ends; finished rows leave the
-decode batch unless --a_compact_levels=0); B has rl.partial_rollout_budget=--budget. Quality: the mean reward of each trained policy on the
-same held-out prompts, lengths and randomness (the default sampler), and the mean training
-reward of the last quarter of the steps.
+decode batch unless --a_compact_levels=0); B has rl.partial_rollout_budget=--budget and
+rl.partial_cache=--partial_cache (keep: each running trajectory's KV cache kept between
+rounds and steps; step: prefilled again once a step; off: every round). Quality: the mean
+reward of each trained policy on the same held-out prompts, lengths and randomness (the
+default sampler), and the mean training reward of the last quarter of the steps.
 """
 import argparse
 import dataclasses
@@ -74,7 +77,7 @@ def make_config(args, budget: int):
   config.rl.update(steps=args.steps, prompts_per_step=args.prompts, group_size=args.group,
                    prompt_len=16, max_new_tokens=args.max_new_tokens, learning_rate=args.lr,
                    kl_beta=0.0, stop_on_eos=True, verifier_workers=1,
-                   partial_rollout_budget=budget)
+                   partial_rollout_budget=budget, partial_cache=args.partial_cache)
   config.rl.rewards = {'even_tokens': 1.0}   # replaced, not merged into the default rewards
   return config
 
@@ -101,6 +104,8 @@ def main():
   parser.add_argument('--d_model', type=int, default=128)
   parser.add_argument('--n_layers', type=int, default=4)
   parser.add_argument('--lr', type=float, default=3e-3)
+  parser.add_argument('--partial_cache', default='keep', choices=('keep', 'step', 'off'),
+                      help="B's rl.partial_cache: where a continued trajectory's context comes from")
   parser.add_argument('--a_compact_levels', type=int, default=3,
                       help="A's sampler: 0 = finished rows stay in the decode batch to the end")
   args = parser.parse_args()
@@ -125,7 +130,7 @@ def main():
   result = {'benchmark': 'partial_rollout', 'steps': args.steps, 'budget': args.budget,
             'max_new_tokens': args.max_new_tokens, 'prompts_per_step': args.prompts,
             'group_size': args.group, 'model': f'd{args.d_model} x {args.n_layers} layers',
-            'a_compact_levels': args.a_compact_levels}
+            'a_compact_levels': args.a_compact_levels, 'partial_cache': args.partial_cache}
   for name, trainer in trainers.items():
     timed, last = rows[name][args.warmup:], rows[name][-max(args.steps // 4, 1):]
     med = lambda key, timed=timed: round(float(np.median([r.get(key, 0) for r in timed])), 4)

@@ -155,6 +155,11 @@ def get_config():
       # k1.5 partial rollouts (r1jax/train/partial.py): at most this many new tokens per
       # trajectory per rollout round; unfinished ones wait in a buffer (0 = off)
       partial_rollout_budget=0,
+      # where a continued trajectory's context comes from: 'keep' = its KV cache, kept on the
+      # devices across rounds and steps (earlier segments are the older policies' keys and
+      # values) | 'step' = kept across the rounds of a step, prefilled again (current policy)
+      # at each step's first round | 'off' = prefilled again every round
+      partial_cache='keep',
       repeat_ngram=0,           # partial rollouts: end a trajectory whose latest segment repeats
                                 # its token n-grams (partial.REPEAT_RATIO of them; 0 = off)
       repeat_penalty=0.5,       # subtracted from the reward of a trajectory ended that way

@@ -409,6 +409,8 @@ def _validate_partial(r) -> None:
            f'rl.partial_rollout_budget={r.partial_rollout_budget} must be in [0, '
            f'rl.max_new_tokens={r.max_new_tokens}] (0 = off)')
   _require(r.repeat_ngram >= 0, f'rl.repeat_ngram={r.repeat_ngram} must be >= 0 (0 = off)')
+  _require(r.partial_cache in ('keep', 'step', 'off'),
+           f"rl.partial_cache={r.partial_cache!r} must be 'keep', 'step' or 'off'")
   if not r.partial_rollout_budget:
     _require(r.repeat_ngram == 0, f'rl.repeat_ngram={r.repeat_ngram} needs partial rollouts '
                                   '(rl.partial_rollout_budget > 0), which check each segment')

@@ -24,6 +24,9 @@ Choices, stated once:
   * Sampling is by inverse CDF with one uniform per row and step; step i's uniforms come
     from `fold_in(rng, i)`, and with jax's partitionable threefry they do not depend on the mesh.
 
+`continue_rows` / `Continuation` (k1.5 partial rollouts, r1jax/train/partial.py) run the same
+decode loop for the next b tokens of trajectories whose KV cache is kept between rounds.
+
 Usage (the RL loop; see `Sampler` for the sharded, compile-once form):
 
   sampler = Sampler(model_cfg, SamplingConfig.from_config(
@@ -191,7 +194,7 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   """`sample` plus the number of decode steps run (for tests of the early exit)."""
   batch, prompt_len = prompts.shape
   group, new = cfg.group_size, cfg.max_new_tokens
-  rows, cache_len = batch * group, prompt_len + new
+  rows = batch * group
   model = Transformer(model_cfg)
   prompts = prompts.astype(jnp.int32)
   prompt_mask = prompt_mask.astype(bool)
@@ -218,13 +221,30 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
       jnp.repeat(prompt_mask, group, axis=0), ('act_batch', 'act_length'))
   prompt_lens = jnp.sum(prompt_valid, axis=-1, dtype=jnp.int32)            # [R]
   key_valid = jnp.pad(prompt_valid, ((0, 0), (0, new)))                   # [R, S]
-  slots = jnp.arange(cache_len, dtype=jnp.int32)
 
-  # One uniform per row and step; step i's come from fold_in(rng, i).
-  uniforms = jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(rng, i), (rows,)))(
-      jnp.arange(new))                                                    # [N, R]
-  # Forced stops (reproducible ragged workloads): row r emits stop_ids[0] as token stop_at[r].
+  uniforms = _uniforms(rng, new, rows)
   stop_at = jnp.zeros((rows,), jnp.int32) if stop_at is None else stop_at.astype(jnp.int32)
+  samples, step, _ = _decode(params, model, cfg, last_logits, cache, key_valid, prompt_lens,
+                             uniforms, stop_at, prompt_len, shards)
+  return samples, step
+
+
+def _uniforms(rng, steps: int, rows: int):
+  """One uniform per row and step [steps, rows]; step i's come from fold_in(rng, i)."""
+  return jax.vmap(lambda i: jax.random.uniform(jax.random.fold_in(rng, i), (rows,)))(
+      jnp.arange(steps))
+
+
+def _decode(params, model, cfg: SamplingConfig, last_logits, cache, key_valid, row_lens,
+            uniforms, stop_at, context: int, shards: int):
+  """The decode loop shared by `sample` and `continue_rows`: token 0 from last_logits [R, V],
+  then token i from forwarding token i-1 at slot context + i - 1 (position row_lens + i - 1),
+  up to cfg.max_new_tokens. key_valid [R, context + N]: the real context slots of each row.
+  Row r emits stop_ids[0] as its stop_at[r]-th token (0 = not forced): reproducible
+  ragged workloads. Returns (Samples, decode steps run, the cache with every row at its
+  own index again: running rows' keys and values through their last forwarded token)."""
+  rows, new = last_logits.shape[0], cfg.max_new_tokens
+  slots = jnp.arange(context + new, dtype=jnp.int32)
   def forced(step, row_stop_at):
     if not cfg.stop_ids:
       return None
@@ -243,11 +263,13 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   # which slot it occupies: results equal the single-phase loop's.
   sizes = phase_sizes(rows, cfg, shards)
   idx = jnp.arange(rows, dtype=jnp.int32)  # active slot -> row
-  active = (token, done, cache, prompt_lens, key_valid, stop_at)
+  full_cache = cache
+  active = (token, done, cache, row_lens, key_valid, stop_at)
   step = jnp.int32(1)
   for phase, size in enumerate(sizes):
     if phase:  # keep the running rows of each shard (at most size / shards of them)
       stopped = stopped.at[idx].set(active[1])
+      full_cache = jax.tree.map(lambda f, a, i=idx: f.at[i].set(a), full_cache, active[2])
       order = jnp.argsort(active[1].reshape(shards, -1), axis=-1, stable=True)
       sel = order[:, :size // shards]
       idx = _gather_rows(idx, sel, shards)
@@ -268,9 +290,9 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
 
     def body(carry, identity=identity):
       step, (token, done, cache, row_lens, row_keys, row_stop_at), tokens, logprobs, lengths = carry
-      # Forward token step-1 (slot P+step-1) to get the logits of token `step`.
-      slot = prompt_len + step - 1
-      attn_mask = row_keys | ((slots >= prompt_len) & (slots <= slot))[None, :]
+      # Forward token step-1 (slot context+step-1) to get the logits of token `step`.
+      slot = context + step - 1
+      attn_mask = row_keys | ((slots >= context) & (slots <= slot))[None, :]
       logits, cache = model.apply(
           {'params': params}, token[:, None], (row_lens + step - 1)[:, None],
           attn_mask[:, None, :], cache=cache, cache_index=slot)
@@ -295,11 +317,13 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
     step, active, tokens, logprobs, lengths = jax.lax.while_loop(
         cond, body, (step, active, tokens, logprobs, lengths))
   stopped = stopped.at[idx].set(active[1])
+  full_cache = (active[2] if len(sizes) == 1 else
+                jax.tree.map(lambda f, a: f.at[idx].set(a), full_cache, active[2]))
   mask = jnp.arange(new, dtype=jnp.int32)[None, :] < lengths[:, None]
   samples = Samples(tokens=jnp.where(mask, tokens, cfg.pad_id),
                     logprobs=jnp.where(mask, logprobs, 0.0),
                     mask=mask, lengths=lengths, stopped=stopped)
-  return samples, step
+  return samples, step, full_cache
 
 
 def sample(params, prompts, prompt_mask, rng, *, model_cfg: ModelConfig,
@@ -370,3 +394,147 @@ class Sampler:
       stop_at = sharding.put_batch(np.asarray(stop_at, np.int32), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
       return self._fn(params, prompts, prompt_mask, rng, stop_at)
+
+
+# ---------------------------------------------------------------------------- continuation
+
+def _placed(x, offset: int, width: int):
+  """A [..., T, ...] cache array placed at slots [offset, offset + T) of a `width`-slot one."""
+  slot_axis = CACHE_AXES.index('cache_length')
+  pad = [(0, 0)] * x.ndim
+  pad[slot_axis] = (offset, width - offset - x.shape[slot_axis])
+  return jnp.pad(x, pad)
+
+
+def _shifted(x, count: int):
+  """A cache array with its slots moved `count` to the left (the last `count` zeroed)."""
+  slot_axis = CACHE_AXES.index('cache_length')
+  kept = jax.lax.slice_in_dim(x, count, x.shape[slot_axis], axis=slot_axis)
+  return _placed(kept, 0, x.shape[slot_axis])
+
+
+def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_pos, key_valid,
+                  rng, stop_at, *, model_cfg: ModelConfig, cfg: SamplingConfig, shards: int = 1):
+  """One round of k1.5 partial rollouts with each row's KV cache kept between rounds: the
+  next cfg.max_new_tokens (= the budget b) tokens of R trajectories. Pure; jit with model_cfg,
+  cfg static (cfg.group_size must be 1). Finished rows leave the decode batch as in `sample`.
+
+  The cache [R, ..., C + b] holds each row's context right-aligned to end at slot C - 1:
+  prompt + completion so far, except the last token (sampled, never forwarded), which
+  `last_token` / `last_pos` give. key_valid bool [R, C]: the slots holding real context (the
+  last one included). Rows with is_new [R] take their prompt instead (prompts / prompt_mask
+  [R, P], left-padded, prefilled at slots [C - P, C); last_token = its last token). Step i
+  forwards the current token at slot C - 1 + i and samples token i from its logits, so the
+  last token of a continued row is forwarded first and the new segment follows it as if the
+  trajectory had never stopped (positions count on from last_pos). Returns (Samples [R, b],
+  the cache moved b slots to the left: a row that used its whole budget ends at C - 1 again).
+  stop_at [R] and shards as in `sample`.
+  """
+  rows, prompt_len = prompts.shape
+  budget, context = cfg.max_new_tokens, key_valid.shape[1]
+  width = context + budget
+  model = Transformer(model_cfg)
+  prompt_mask = prompt_mask.astype(bool)
+
+  # New rows: their prompts prefilled at width P and placed at the end of the context.
+  positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=-1) - 1, 0).astype(jnp.int32)
+  causal = jnp.tril(jnp.ones((prompt_len, prompt_len), bool))
+  _, fresh = model.apply({'params': params}, prompts.astype(jnp.int32), positions,
+                         causal[None] & prompt_mask[:, None, :],
+                         cache=KVCache.zeros(model_cfg, rows, prompt_len), cache_index=0)
+  new_rows = is_new.astype(bool)[:, None, None, None]
+  cache = _constrain_cache(jax.tree.map(
+      lambda old, new: jnp.where(new_rows, _placed(new, context - prompt_len, width), old),
+      cache, fresh))
+
+  # The last token of each row (a new row's last prompt token: written again, identically)
+  # at slot C - 1 gives the logits of the segment's first token; then the shared decode loop.
+  valid = jnp.pad(key_valid.astype(bool), ((0, 0), (0, budget)))           # [R, C + b]
+  logits, cache = model.apply({'params': params}, last_token.astype(jnp.int32)[:, None],
+                              last_pos.astype(jnp.int32)[:, None], valid[:, None, :],
+                              cache=cache, cache_index=context - 1)
+  samples, _, cache = _decode(params, model, cfg, logits[:, 0].astype(jnp.float32),
+                              _constrain_cache(cache), valid, last_pos.astype(jnp.int32) + 1,
+                              _uniforms(rng, budget, rows), stop_at.astype(jnp.int32), context,
+                              shards)
+  return samples, _constrain_cache(jax.tree.map(lambda x: _shifted(x, budget), cache))
+
+
+def prefill_contexts(params, tokens, mask, *, model_cfg: ModelConfig, budget: int):
+  """The cache `continue_rows` expects, made from whole contexts (prompt + completion so far,
+  left-padded to width C, the last token included: it is written again, identically, when
+  the round forwards it): KV at slots [0, C) of a C + budget cache. For the first round after
+  a restore, or when the kept cache is dropped (`rl.partial_cache`)."""
+  rows, context = tokens.shape
+  mask = mask.astype(bool)
+  positions = jnp.maximum(jnp.cumsum(mask, axis=-1) - 1, 0).astype(jnp.int32)
+  causal = jnp.tril(jnp.ones((context, context), bool))
+  attn_mask = jnp.pad(causal[None] & mask[:, None, :], ((0, 0), (0, 0), (0, budget)))
+  _, cache = Transformer(model_cfg).apply(
+      {'params': params}, tokens.astype(jnp.int32), positions, attn_mask,
+      cache=KVCache.zeros(model_cfg, rows, context + budget), cache_index=0)
+  return _constrain_cache(cache)
+
+
+class Continuation:
+  """`continue_rows` and `prefill_contexts` compiled for a mesh and one shape: `rows`
+  trajectories, contexts of `context` slots (rows on the data axes, heads on `tensor`; the
+  cache donated and kept on the devices between rounds). Each compiles once;
+  `num_compiles` counts the traces."""
+
+  def __init__(self, model_cfg: ModelConfig, cfg: SamplingConfig, rows: int, context: int,
+               mesh, rules=sharding.DEFAULT_RULES):
+    if cfg.group_size != 1:
+      raise ValueError(f'Continuation samples one row per trajectory (group_size={cfg.group_size})')
+    self.model_cfg, self.cfg, self.mesh, self.rules = model_cfg, cfg, mesh, tuple(rules)
+    self.rows, self.context = rows, context
+    self.num_compiles = 0
+    boxed = jax.eval_shape(lambda: init_params(model_cfg, jax.random.key(0), boxed=True))
+    params_sh = sharding.logical_shardings(boxed, mesh, self.rules)
+    rows2, rows1 = sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1)
+    shape = (rows, model_cfg.n_kv_heads, context + cfg.max_new_tokens, model_cfg.head_size)
+    one = jax.sharding.NamedSharding(
+        mesh, sharding.logical_to_spec(CACHE_AXES, shape, mesh, self.rules))
+    self._cache_sh = KVCache(k=(one,) * model_cfg.n_layers, v=(one,) * model_cfg.n_layers)
+    shards = sharding.data_parallel_size(mesh)
+
+    def traced_round(*args):
+      self.num_compiles += 1   # runs only when jit traces, i.e. compiles
+      return continue_rows(*args, model_cfg=model_cfg, cfg=cfg, shards=shards)
+
+    def traced_prefill(params, tokens, mask):
+      self.num_compiles += 1
+      return prefill_contexts(params, tokens, mask, model_cfg=model_cfg,
+                              budget=cfg.max_new_tokens)
+
+    samples_sh = Samples(tokens=rows2, logprobs=rows2, mask=rows2, lengths=rows1, stopped=rows1)
+    self._round = jax.jit(
+        traced_round, donate_argnums=1,
+        in_shardings=(params_sh, self._cache_sh, rows1, rows2, rows2, rows1, rows1, rows2,
+                      sharding.replicated(mesh), rows1),
+        out_shardings=(samples_sh, self._cache_sh))
+    self._prefill = jax.jit(traced_prefill, in_shardings=(params_sh, rows2, rows2),
+                            out_shardings=self._cache_sh)
+    self._empty = jax.jit(lambda: KVCache.zeros(model_cfg, *shape[:1], shape[2]),
+                          out_shardings=self._cache_sh)
+
+  def empty(self) -> KVCache:
+    """A zero cache (every row new in the first round)."""
+    return self._empty()
+
+  def prefill(self, params, tokens, mask) -> KVCache:
+    """`prefill_contexts` of host [rows, context] contexts."""
+    put = lambda x: sharding.put_batch(np.asarray(x), self.mesh)
+    with sharding.use_mesh(self.mesh, self.rules):
+      return self._prefill(params, put(tokens), put(mask))
+
+  def __call__(self, params, cache, is_new, prompts, prompt_mask, last_token, last_pos,
+               key_valid, rng, stop_at):
+    """Host arrays in (rows as `continue_rows`), (Samples, cache) out; `cache` is donated."""
+    put = lambda x, dtype=None: sharding.put_batch(np.asarray(x, dtype), self.mesh)
+    with sharding.use_mesh(self.mesh, self.rules):
+      return self._round(params, cache, put(is_new, bool), put(prompts, np.int32),
+                         put(prompt_mask, bool), put(last_token, np.int32),
+                         put(last_pos, np.int32), put(key_valid, bool),
+                         jax.device_put(rng, sharding.replicated(self.mesh)),
+                         put(stop_at, np.int32))

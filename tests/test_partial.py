@@ -1,13 +1,18 @@
 """k1.5 partial rollouts (r1jax/train/partial.py) through GRPOTrainer: a continued trajectory
-equals an uninterrupted one, unfinished ones cross steps and checkpoints, repeated text ends a
-trajectory with a penalty, nothing recompiles, and budget 0 leaves the default path alone."""
+equals an uninterrupted one (with each rl.partial_cache, and with rows joining the kept cache
+round by round), unfinished ones cross steps and checkpoints, repeated text ends a trajectory
+with a penalty, nothing recompiles, and budget 0 leaves the default path alone."""
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
 from test_rl_options import _config, _host, _trainer, base_params, tokenizer  # noqa: F401 (fixtures)
-from r1jax import checkpoint, metrics
+from test_sampling import CFG, _params, _prompts
+from r1jax import checkpoint, metrics, sampling, sharding
 from r1jax.train import partial, rl
+
+MODES = ('keep', 'step', 'off')
 
 
 def _partial_config(**rl_fields):
@@ -22,11 +27,15 @@ def _long_member(pos, member):
   return 8 if pos % 2 == 0 and member == 1 else 2
 
 
-def test_continued_greedy_trajectory_equals_an_uninterrupted_one(tokenizer, base_params):
-  config = _partial_config(temperature=0.0, stop_on_eos=False)   # 8 tokens: 3 rounds of <= 3
+@pytest.mark.parametrize('mode', MODES)
+def test_continued_greedy_trajectory_equals_an_uninterrupted_one(tokenizer, base_params, mode):
+  config = _partial_config(temperature=0.0, stop_on_eos=False,   # 8 tokens: 3 rounds of <= 3
+                           partial_cache=mode)
   trainer = _trainer(config, tokenizer, base_params)
   ro, cursor, row = trainer.collect(0)
   assert row['rollout_rounds'] == 3 and cursor == 2
+  if mode != 'off':   # rounds 2 and 3 continued from the kept cache: nothing prefilled again
+    assert trainer.kept_cache.prefills == 0
   assert ro.fresh.all() and (ro.lengths == 8).all()
   prompts = trainer.prompts.take(0, 2)
   straight = jax.device_get(trainer.sampler(trainer.params, prompts.tokens, prompts.mask,
@@ -36,8 +45,10 @@ def test_continued_greedy_trajectory_equals_an_uninterrupted_one(tokenizer, base
   trainer.pool.close()
 
 
-def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer, base_params):
-  config = _partial_config()
+@pytest.mark.parametrize('mode', MODES)
+def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer, base_params,
+                                                             mode):
+  config = _partial_config(partial_cache=mode)
   straight = _trainer(config, tokenizer, base_params)
   straight.target_length = _long_member
   seen = []
@@ -72,15 +83,31 @@ def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer
   ckpt.close()
   for a, b in zip(_host(buf), _host(resumed.state.partial)):
     np.testing.assert_array_equal(a, b)
+  before = np.concatenate([x.ravel() for x in _host(resumed.params)])
   resumed.step()
-  for a, b in zip(_host(straight.state), _host(resumed.state)):
-    np.testing.assert_array_equal(a, b)
+  if mode == 'keep':
+    # the kept cache is not in the checkpoint: the resumed run prefills the carried context
+    # once, under step 1's params, where the uninterrupted one kept step 0's keys and values;
+    # the same tokens, and the sampler's log-probs and the parameters equal up to that
+    assert straight.kept_cache.prefills == 0 and resumed.kept_cache.prefills == 1
+    for a, b in zip(_host(straight.state.partial), _host(resumed.state.partial)):
+      if a.dtype == np.float32:   # the sampler's log-probs
+        np.testing.assert_allclose(a, b, atol=1e-4)
+      else:
+        np.testing.assert_array_equal(a, b)
+    flat = lambda tree: np.concatenate([x.ravel() for x in _host(tree)])
+    moved = np.abs(flat(straight.params) - before).mean()
+    assert np.abs(flat(straight.params) - flat(resumed.params)).mean() < 0.05 * moved
+  else:   # nothing kept across steps: the resumed step equals the uninterrupted one exactly
+    for a, b in zip(_host(straight.state), _host(resumed.state)):
+      np.testing.assert_array_equal(a, b)
   straight.pool.close()
   resumed.pool.close()
 
 
 def test_repeated_text_ends_a_trajectory_with_a_penalty(tokenizer, base_params):
-  config = _partial_config(stop_on_eos=False, repeat_ngram=1, repeat_penalty=0.25)
+  config = _partial_config(stop_on_eos=False, repeat_ngram=1, repeat_penalty=0.25,
+                           partial_cache='off')   # the re-prefilling sampler is patched below
   trainer = _trainer(config, tokenizer, base_params)
   sample, calls = trainer.partial_sampler, []
 
@@ -107,15 +134,76 @@ def test_repeated_text_ends_a_trajectory_with_a_penalty(tokenizer, base_params):
   assert partial.finished(buf).tolist() == [True, False]
 
 
-def test_no_recompiles_after_warm_up(tokenizer, base_params):
-  config = _partial_config(prompts_per_step=4)
+@pytest.mark.parametrize('mode', MODES)
+def test_no_recompiles_after_warm_up(tokenizer, base_params, mode):
+  config = _partial_config(prompts_per_step=4, partial_cache=mode)
   trainer = _trainer(config, tokenizer, base_params)
   trainer.target_length = lambda pos, member: (1 + (3 * pos + member) % 8)
   rows = [trainer.step() for _ in range(4)]
   trainer.pool.close()
   assert rows[1]['compiles'] == rows[-1]['compiles'] == metrics.compile_count()
-  assert trainer.partial_sampler.num_compiles == 1
   assert max(r['partial_carried'] for r in rows) > 0
+  if mode == 'off':
+    assert trainer.partial_sampler.num_compiles == 1
+  else:   # the round, and with 'step' the prefill of each step's carried contexts
+    assert trainer.kept_cache.fn.num_compiles == (1 if mode == 'keep' else 2)
+    assert trainer.kept_cache.prefills == (0 if mode == 'keep' else 3)
+
+
+def test_kept_cache_across_steps_equals_prefilling_again_when_params_stay(tokenizer,
+                                                                          base_params):
+  """With a learning rate of 0 the kept keys and values are the current policy's, so 'keep'
+  (cache kept across steps), 'step' and 'off' must decode the same greedy trajectories (the
+  modes give a trajectory different sampler rows, hence other uniforms: greedy needs none),
+  step after step, carried ones included: the kept cache's row bookkeeping across steps."""
+  buffers = {}
+  for mode in MODES:
+    trainer = _trainer(_partial_config(partial_cache=mode, prompts_per_step=4, learning_rate=0.0,
+                                       temperature=0.0), tokenizer, base_params)
+    trainer.target_length = lambda pos, member: (1 + (3 * pos + member) % 8)
+    rows = [trainer.step() for _ in range(4)]
+    assert sum(r['partial_carried'] for r in rows) > 0
+    buffers[mode] = partial.to_host(trainer.state.partial)
+    trainer.pool.close()
+  for mode in ('step', 'off'):
+    np.testing.assert_array_equal(buffers['keep'].tokens, buffers[mode].tokens)
+    np.testing.assert_array_equal(buffers['keep'].lengths, buffers[mode].lengths)
+    np.testing.assert_allclose(buffers['keep'].logprobs, buffers[mode].logprobs, atol=1e-5)
+
+
+def test_rows_joining_the_kept_cache_continue_as_if_uninterrupted():
+  """Three trajectories with prompts of 5, 3 and 6 tokens start in rounds 0, 1 and 3 of a
+  kept cache (budget 3, 9 tokens, two sampler rows): the second is forced to stop after 4
+  tokens and the third takes its row. Greedy: each equals one uninterrupted `sample` call."""
+  budget, new, prompt_len, pad = 3, 9, 6, 0
+  prompts, mask = _prompts([5, 3, 6], prompt_len, seed=3)
+  cfg = sampling.SamplingConfig(max_new_tokens=new, temperature=0.0, stop_ids=(1,), pad_id=pad)
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  fn = sampling.Continuation(CFG, sampling.SamplingConfig(
+      max_new_tokens=budget, temperature=0.0, stop_ids=(1,), pad_id=pad), rows=2,
+      context=prompt_len + partial.prefix_width(new, budget), mesh=mesh)
+  kept = partial.KeptCache(fn, capacity=3, pad_id=pad)
+  buf = partial.empty(3, new, pad)
+  stop_after = {0: 0, 1: 4, 2: 0}   # trajectory 1 emits the stop id as its 4th token
+  started = []
+  for round_ in range(6):
+    if len(started) < 3 and len(partial.running(buf)) < 2:
+      buf.pos[len(started)] = len(started)
+      started.append(round_)
+    live = partial.running(buf)
+    stop_at = np.array([max(stop_after[r] - buf.lengths[r], 0) if stop_after[r] else 0
+                        for r in live], np.int32)
+    host = kept.round(_params(), buf, live, prompts[live], mask[live], jax.random.key(round_),
+                      stop_at)
+    buf = partial.append(buf, live, host, step=0)
+    kept.settle(buf)
+  assert started == [0, 1, 3] and kept.prefills == 0 and partial.finished(buf).all()
+  straight = jax.device_get(sampling.sample(_params(), prompts, mask, jax.random.key(0),
+                                            model_cfg=CFG, cfg=cfg,
+                                            stop_at=np.array([0, 4, 0], np.int32)))
+  np.testing.assert_array_equal(buf.lengths, straight.lengths)
+  np.testing.assert_array_equal(buf.tokens, straight.tokens)
+  np.testing.assert_allclose(buf.logprobs, straight.logprobs, atol=1e-5)
 
 
 def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
@@ -131,9 +219,10 @@ def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
 
 
 @pytest.mark.parametrize('fields', [dict(partial_rollout_budget=9), dict(repeat_ngram=2),
-                                    dict(partial_rollout_budget=3, dynamic_sampling=True)])
+                                    dict(partial_rollout_budget=3, dynamic_sampling=True),
+                                    dict(partial_rollout_budget=3, partial_cache='always')])
 def test_validation_names_the_fix(fields):
   from r1jax import config as config_lib
   config = _partial_config(**{'partial_rollout_budget': 0, **fields})
-  with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram'):
+  with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram|rl.partial_cache'):
     config_lib.validate(config, 1)

@@ -3,10 +3,20 @@
   python -m r1jax.main --config=configs/quickstart.py --config.rl.partial_rollout_budget=16 ...
 
 With rl.partial_rollout_budget = b > 0 a rollout round gives every trajectory at most b new
-tokens. A trajectory that has not ended stays in the buffer and the next round continues it:
-its prompt + completion so far is the new prefix (the sampler's own prefill, left-padded to
-one fixed width — the longest a running trajectory can be — so nothing recompiles), and its
-next b tokens are appended. Rounds repeat until rl.prompts_per_step groups are complete — a
+tokens. A trajectory that has not ended stays in the buffer and the next round continues it,
+its next b tokens appended. Where its context comes from is rl.partial_cache:
+  'keep' (default): its KV cache, kept on the devices between rounds and across RL steps
+    (`KeptCache`, `sampling.Continuation`): a round costs only its new tokens (and the
+    prefill of new prompts). Across a step the kept keys and values are the previous policy's
+    (as an in-flight weight update would leave them), so the sampler's log-probs of a
+    continued segment are those of the policy that sampled it, not exactly the updated
+    policy's teacher-forced ones: the first update's ratio is 1 up to that difference (the
+    ratio is the importance weight of that behaviour policy). The cache is not checkpointed:
+    the first round after a restore prefills the carried contexts under the restored params.
+  'step': kept between the rounds of a step, prefilled again at each step's first round under
+    the current params: on-policy (first ratio exactly 1) and bit-exact across a restore.
+  'off': every round prefills prompt + completion so far again (the plain sampler, left-padded
+    to one fixed width — the longest a running trajectory can be — so nothing recompiles). Rounds repeat until rl.prompts_per_step groups are complete — a
 group (the G samples of one prompt) is scored and advantaged only once all of its samples
 ended; finished samples wait in the buffer for their group. Free sampler rows take new
 prompts, a whole group at a time. Unfinished trajectories left when a step has its groups
@@ -149,3 +159,76 @@ def release(buf: Buffer, rows, pad_id: int) -> Buffer:
   buf.tokens[rows], buf.logprobs[rows], buf.born[rows] = pad_id, 0.0, -1
   buf.stopped[rows], buf.repeated[rows] = False, False
   return buf
+
+
+class KeptCache:
+  """The KV cache of the running trajectories kept between rounds (rl.partial_cache 'keep' or
+  'step'; `sampling.Continuation`): sampler row `slot_of[r]` holds buffer row r's context,
+  right-aligned to the context width C = P + prefix_width. A round forwards each continued
+  row's last token first, so only its new segment costs decode steps: nothing is prefilled
+  again, except the new prompts (at width P). A continued row without a kept cache (the first
+  round after a restore: the cache is not in the checkpoint; every step's first round with
+  'step') makes that round prefill every running row's whole context again, as with 'off'."""
+
+  def __init__(self, continuation, capacity: int, pad_id: int):
+    self.fn, self.pad_id = continuation, pad_id
+    self.cache = None
+    self.slot_of = np.full(capacity, -1, np.int64)   # buffer row -> sampler row (-1 = none)
+    self.prefills = 0   # rounds that prefilled whole contexts again
+
+  def drop(self) -> None:
+    self.slot_of[:] = -1
+
+  def round(self, params, buf: Buffer, live, prompt_tokens, prompt_mask, rng, stop_at):
+    """Host Samples of the next segment of each `live` buffer row (in that order);
+    prompt_tokens / prompt_mask [len(live), P]: their prompts; stop_at [len(live)]."""
+    rows, context, budget = self.fn.rows, self.fn.context, self.fn.cfg.max_new_tokens
+    prompt_len = prompt_tokens.shape[1]
+    continued = buf.lengths[live] > 0
+    refresh = self.cache is None and continued.any() or (
+        continued & (self.slot_of[live] < 0)).any()
+    if refresh:
+      self.slot_of[:] = -1
+      self.prefills += 1
+    taken = set(self.slot_of[live][self.slot_of[live] >= 0].tolist())
+    free = iter(s for s in range(rows) if s not in taken)
+    for r in live:
+      if self.slot_of[r] < 0:
+        self.slot_of[r] = next(free)
+    slot = self.slot_of[live]
+
+    is_new = np.ones(rows, bool)          # idle sampler rows: an empty "prompt", forced to stop
+    prompts = np.full((rows, prompt_len), self.pad_id, np.int32)
+    mask = np.zeros((rows, prompt_len), bool)
+    last_token = np.full(rows, self.pad_id, np.int32)
+    last_pos = np.zeros(rows, np.int32)
+    key_valid = np.zeros((rows, context), bool)
+    row_stop = np.full(rows, 1 if self.fn.cfg.stop_ids else 0, np.int32)
+    row_stop[slot] = stop_at
+    real = prompt_mask.sum(axis=1) + buf.lengths[live]   # context tokens of each live row
+    if refresh:
+      tokens, ctx_mask = contexts(buf, live, prompt_tokens, prompt_mask, self.pad_id, budget)
+      full = np.full((rows, context), self.pad_id, np.int32)
+      full_mask = np.zeros((rows, context), bool)
+      full[slot], full_mask[slot] = tokens, ctx_mask
+      self.cache = self.fn.prefill(params, full, full_mask)
+      is_new[slot] = False
+      key_valid[slot], last_token[slot] = ctx_mask, tokens[:, -1]
+    else:
+      if self.cache is None:
+        self.cache = self.fn.empty()
+      is_new[slot] = ~continued
+      prompts[slot], mask[slot] = prompt_tokens, prompt_mask
+      key_valid[slot] = np.arange(context)[None, :] >= context - real[:, None]
+      last_token[slot] = np.where(
+          continued, buf.tokens[live, np.maximum(buf.lengths[live] - 1, 0)], prompt_tokens[:, -1])
+    last_pos[slot] = real - 1
+    samples, self.cache = self.fn(params, self.cache, is_new, prompts, mask, last_token,
+                                  last_pos, key_valid, rng, row_stop)
+    return jax.tree.map(lambda x: np.asarray(x)[slot], jax.device_get(samples))
+
+  def settle(self, buf: Buffer) -> None:
+    """After `append`: rows that ended (or left the buffer) give their sampler row back."""
+    ended = np.ones(len(self.slot_of), bool)
+    ended[running(buf)] = False
+    self.slot_of[ended] = -1

@@ -33,7 +33,8 @@ Choices, stated once (each is a config knob, see configs/common.py `rl`):
     prioritized draws (per-prompt success stats in RLState.prompt_stats, checkpointed).
   * rl.partial_rollout_budget > 0 (k1.5 partial rollouts, r1jax/train/partial.py): rounds of
     at most that many new tokens per trajectory until a step's groups are complete; unfinished
-    trajectories wait in RLState.partial; only the step's own tokens enter the loss.
+    trajectories wait in RLState.partial (their KV caches on the devices, rl.partial_cache);
+    only the step's own tokens enter the loss.
 """
 import dataclasses
 import time
@@ -359,10 +360,18 @@ class GRPOTrainer:
             pad_id=self.tokenizer.pad_id,
             stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else ()),
         mesh, self.rules)
+    self.kept_cache = None
     if rl_cfg.partial_rollout_budget:  # continues prompt + completion so far, one group row each
-      self.partial_sampler = sampling.Sampler(self.model_cfg, dataclasses.replace(
-          self.sampler.cfg, max_new_tokens=rl_cfg.partial_rollout_budget, group_size=1),
-          mesh, self.rules)
+      segment = dataclasses.replace(self.sampler.cfg, max_new_tokens=rl_cfg.partial_rollout_budget,
+                                    group_size=1)
+      self.partial_sampler = sampling.Sampler(self.model_cfg, segment, mesh, self.rules)
+      if rl_cfg.partial_cache != 'off':   # each row's KV cache kept between rounds
+        context = rl_cfg.prompt_len + partial.prefix_width(rl_cfg.max_new_tokens,
+                                                           rl_cfg.partial_rollout_budget)
+        rows = rl_cfg.prompts_per_step * rl_cfg.group_size
+        self.kept_cache = partial.KeptCache(
+            sampling.Continuation(self.model_cfg, segment, rows, context, mesh, self.rules),
+            2 * rows, self.tokenizer.pad_id)
     prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):
       self.train_step = jax.jit(
@@ -494,36 +503,37 @@ class GRPOTrainer:
 
   def collect_partial(self, step: int):
     """k1.5 partial rollouts (r1jax/train/partial.py): rounds of at most
-    rl.partial_rollout_budget new tokens per trajectory, on a fixed [R, P + prefix_width]
-    batch of prompt + completion so far, until rl.prompts_per_step groups are complete;
-    those groups leave the buffer as this step's Rollout, its loss on this step's tokens."""
+    rl.partial_rollout_budget new tokens for each of R running trajectories (continued from
+    their kept KV cache, or from prompt + completion so far with rl.partial_cache='off'),
+    until rl.prompts_per_step groups are complete; those groups leave the buffer as this
+    step's Rollout, its loss on this step's tokens."""
     rl_cfg, group = self.rl, self.rl.group_size
     rows = rl_cfg.prompts_per_step * group
     buf, cursor, rounds = partial.to_host(self.state.partial), int(self.state.prompt_cursor), 0
     rng, pad = jax.random.fold_in(self.key, step), self.tokenizer.pad_id
     take = lambda pos: self.prompts.take(int(pos), 1)
+    if self.kept_cache is not None and rl_cfg.partial_cache == 'step':
+      self.kept_cache.drop()   # the step's first round prefills under the current params
     while len(partial.complete_groups(buf, group)) < rl_cfg.prompts_per_step:
       buf, cursor = partial.admit(buf, cursor, group, rows - len(partial.running(buf)))
       live = partial.running(buf)
       prompts = [take(p) for p in buf.pos[live]]
-      tokens, mask = partial.contexts(buf, live, np.concatenate([p.tokens for p in prompts]),
-                                      np.concatenate([p.mask for p in prompts]), pad,
-                                      rl_cfg.partial_rollout_budget)
-      idle = rows - len(live)  # rows no whole group fits in: one pad token, forced to stop
-      tokens = np.concatenate([tokens, np.full((idle, tokens.shape[1]), pad, np.int32)])
-      mask = np.concatenate([mask, np.zeros((idle, mask.shape[1]), bool)])
-      mask[len(live):, -1] = True
-      stop_at = np.zeros(rows, np.int32)
+      prompt_tokens = np.concatenate([p.tokens for p in prompts])
+      prompt_mask = np.concatenate([p.mask for p in prompts])
+      stop_at = np.zeros(len(live), np.int32)
       if self.target_length is not None:
         target = np.array([self.target_length(int(buf.pos[r]), int(buf.member[r]))
                            for r in live], np.int32)
-        stop_at[:len(live)] = np.where(target > 0, target - buf.lengths[live], 0)
-      if self.sampler.cfg.stop_ids:
-        stop_at[len(live):] = 1
-      samples = self.partial_sampler(self.params, tokens, mask,
-                                     jax.random.fold_in(rng, rounds), stop_at)
-      host = jax.tree.map(lambda x: host_rows(x, self.mesh)[:len(live)], samples)
+        stop_at = np.where(target > 0, target - buf.lengths[live], 0).astype(np.int32)
+      key = jax.random.fold_in(rng, rounds)
+      if self.kept_cache is not None:
+        host = self.kept_cache.round(self.params, buf, live, prompt_tokens, prompt_mask, key,
+                                     stop_at)
+      else:
+        host = self.reprefill_round(buf, live, prompt_tokens, prompt_mask, key, stop_at)
       buf = partial.append(buf, live, host, step, rl_cfg.repeat_ngram)
+      if self.kept_cache is not None:
+        self.kept_cache.settle(buf)
       rounds += 1
     positions = partial.complete_groups(buf, group)[:rl_cfg.prompts_per_step]
     done = partial.group_rows(buf, positions, group)
@@ -545,6 +555,21 @@ class GRPOTrainer:
     self.state = self.state.replace(partial=jax.device_put(buf, sharding.replicated(self.mesh)))
     return ro, cursor, {'rollout_rounds': rounds, 'partial_carried': len(partial.running(buf)),
                         'partial_reused_tokens': int((host.mask & ~ro.fresh).sum())}
+
+  def reprefill_round(self, buf, live, prompt_tokens, prompt_mask, rng, stop_at):
+    """rl.partial_cache='off': one round by the plain sampler, every running row's prompt +
+    completion so far prefilled again at width P + prefix_width; host Samples of `live`."""
+    rows, pad = self.rl.prompts_per_step * self.rl.group_size, self.tokenizer.pad_id
+    tokens, mask = partial.contexts(buf, live, prompt_tokens, prompt_mask, pad,
+                                    self.rl.partial_rollout_budget)
+    idle = rows - len(live)  # rows no whole group fits in: one pad token, forced to stop
+    tokens = np.concatenate([tokens, np.full((idle, tokens.shape[1]), pad, np.int32)])
+    mask = np.concatenate([mask, np.zeros((idle, mask.shape[1]), bool)])
+    mask[len(live):, -1] = True
+    stop_at = np.concatenate([stop_at, np.full(idle, 1 if self.sampler.cfg.stop_ids else 0,
+                                               np.int32)])
+    samples = self.partial_sampler(self.params, tokens, mask, rng, stop_at)
+    return jax.tree.map(lambda x: host_rows(x, self.mesh)[:len(live)], samples)
 
   def plan(self, ro: Rollout) -> list:
     """How the update covers this host's rows: [(row indices, completion length)], one entry
