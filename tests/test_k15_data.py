@@ -128,6 +128,15 @@ def test_long_cot_traces_plan_reflect_try_another_way_and_verify(language):
     assert not missing, (missing, r['completion'])
     assert r['completion'].endswith(f'<answer> {r["answer"]} </answer>')
     assert len(r['completion']) > 1.8 * len(s['completion'])   # verbose enough to shorten
+  # and redundant in varying amounts: 0-2 repeated checks and restated answers per trace
+  again, restate = {'en': ('check again :', 'again , the answer'),
+                    'zh': ('再检查 :', '再说一遍')}[language]
+  assert {r['completion'].count(again) for r in records} == {0, 1, 2}
+  assert {r['completion'].count(restate) for r in records} == {0, 1, 2}
+  terse = [r for r in records if again not in r['completion'] and restate not in r['completion']]
+  verbose = [r for r in records if r['completion'].count(again) == 2]
+  assert terse and verbose and (max(len(r['completion']) for r in verbose)
+                                > 1.3 * min(len(r['completion']) for r in terse))
   # a trace whose checks fail is an error, never a dataset row
   bad = dataclasses.replace(make_examples(['linear_equation'], 'train', 1, 0, [1])[0],
                             answer='99')

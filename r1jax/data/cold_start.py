@@ -216,10 +216,20 @@ def read_records(data_dir: str, name: str) -> list[dict]:
 _LONG_WORDS = {
     'en': dict(plan='plan : work it out step by step , then check it another way .',
                ok='so {c} , ok .', wait='wait — check :', alt='another way :',
-               final='both ways agree , so the answer is {answer} .'),
+               final='both ways agree , so the answer is {answer} .',
+               again='wait — check again :', restate='so , again , the answer is {answer} .'),
     'zh': dict(plan='计划 : 一步一步算 , 再用另一种方法检查 。', ok='所以 {c} , 对 。',
-               wait='等等 — 检查 :', alt='另一种方法 :', final='两种方法一致 , 所以答案是 {answer} 。'),
+               wait='等等 — 检查 :', alt='另一种方法 :', final='两种方法一致 , 所以答案是 {answer} 。',
+               again='等等 — 再检查 :', restate='所以 , 再说一遍 , 答案是 {answer} 。'),
 }
+MAX_REPEATS = 2   # redundant repeats of the check, and of the restated answer, per trace
+
+
+def redundancy(example: Example) -> tuple[int, int]:
+  """(extra checks, extra restatements) of a long-CoT trace: 0..MAX_REPEATS each, fixed per
+  question and language (a hash), so the warm-up set mixes terse and redundant traces."""
+  digest = hashlib.sha256(f'{example.language}|{example.question}'.encode()).digest()
+  return digest[0] % (MAX_REPEATS + 1), digest[1] % (MAX_REPEATS + 1)
 
 
 def _arithmetic_alternative(example: Example) -> str:
@@ -259,15 +269,21 @@ ALTERNATIVES = {'arithmetic': _arithmetic_alternative, 'linear_equation': _linea
 def long_cot_trace(example: Example, template: templates.Template) -> str:
   """The completion: a plan, each step followed by an evaluation of its result, a reflection
   that checks the answer ("wait — check : ..."), an alternative route to it, and the answer
-  restated; in the example's language."""
+  restated; in the example's language. `redundancy` adds 0-2 repeats of the check ("wait —
+  check again : ...") and 0-2 of the restated answer: the redundant checking and restating
+  that long2short can remove (the shortest correct of a model's samples drops them)."""
   words, end = _LONG_WORDS[example.language], _STEP_END[example.language]
   steps = cot_steps(example.cot)
   rendered = cot_steps(render_cot(example.cot, example.language).replace(end, '.'))
   worked = ' '.join(f'{r} {end} ' + words['ok'].format(c=s.rsplit('=', 1)[1].strip())
                     for r, s in zip(rendered, steps))
-  reasoning = ' '.join([words['plan'], worked, words['wait'], CHECKS[example.task](example),
+  checks, restates = redundancy(example)
+  check = CHECKS[example.task](example)
+  reasoning = ' '.join([words['plan'], worked, words['wait'], check,
+                        *[f"{words['again']} {check}"] * checks,
                         words['alt'], ALTERNATIVES[example.task](example),
-                        words['final'].format(answer=example.answer)])
+                        words['final'].format(answer=example.answer),
+                        *[words['restate'].format(answer=example.answer)] * restates])
   return template.completion(reasoning, example.answer)
 
 
