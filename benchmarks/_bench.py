@@ -38,11 +38,12 @@ class ForcedLengths:
   def __init__(self, sampler, spec: dict):
     self.sampler, self.spec, self.calls = sampler, spec, 0
 
-  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None):
+  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None, prefix_len=0):
     rows = prompts.shape[0] * self.sampler.cfg.group_size
     stop_at = completion_lengths(self.spec, self.calls, rows)
     self.calls += 1
-    return self.sampler(params, prompts, prompt_mask, rng, stop_at=stop_at)
+    return self.sampler(params, prompts, prompt_mask, rng, stop_at=stop_at,
+                        prefix_len=prefix_len)
 
   def __getattr__(self, name):
     return getattr(self.sampler, name)

@@ -59,11 +59,12 @@ class ForcedWholeRollouts:
   def __init__(self, sampler, cursor_of):
     self.sampler, self.cursor_of = sampler, cursor_of
 
-  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None):
+  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None, prefix_len=0):
     cfg, cursor = self.sampler.cfg, self.cursor_of()
     stop_at = np.array([target_length(cursor + i, g, cfg.max_new_tokens)
                         for i in range(len(prompts)) for g in range(cfg.group_size)], np.int32)
-    return self.sampler(params, prompts, prompt_mask, rng, stop_at=stop_at)
+    return self.sampler(params, prompts, prompt_mask, rng, stop_at=stop_at,
+                        prefix_len=prefix_len)
 
   def __getattr__(self, name):
     return getattr(self.sampler, name)

@@ -8,6 +8,10 @@ cost. Prints ONE JSON line.
 --init_from is a workdir whose pretrain stage is done (e.g. the quickstart's); it is only read.
 Each trainer's steps run on the same prompts and the same randomness (the same seed), so A and
 B sample the same rollouts at step 0 and diverge only as their updates differ in float noise.
+The held-out evaluation is timed `--eval_runs` times with each config's Evaluator (A's
+parameters), interleaved: `--ab=data.share_prefix=false` times the sampler without the shared
+prompt prefix in both the rollout and the evaluation (the update's prefix comes from the shared
+prompt set either way).
 """
 import argparse
 import importlib.util
@@ -67,15 +71,19 @@ def main():
   trainers = {k: rl.GRPOTrainer(c, tok, mesh, rules, params, prompts)
               for k, c in configs.items()}
   rows = _bench.interleaved_steps(trainers, args.steps)
-  evaluator = evaluate.Evaluator(base, tok, mesh, rules, pool=trainers['a'].pool)
-  eval_s = []
-  for _ in range(args.eval_runs):
-    start = time.perf_counter()
-    evaluator(trainers['a'].params)
-    eval_s.append(time.perf_counter() - start)
+  evaluators = {k: evaluate.Evaluator(c, tok, mesh, rules, pool=trainers['a'].pool)
+                for k, c in configs.items()}
+  eval_s = {k: [] for k in evaluators}
+  for _ in range(args.eval_runs):   # A's parameters for both, interleaved
+    for k, evaluator in evaluators.items():
+      start = time.perf_counter()
+      evaluator(trainers['a'].params)
+      eval_s[k].append(time.perf_counter() - start)
 
   result = {'benchmark': 'rl_config', 'config': args.config, 'steps': args.steps,
-            'eval_s': [round(t, 2) for t in eval_s]}
+            'eval_s': [round(t, 2) for t in eval_s['a']]}
+  if 'b' in eval_s:
+    result['b_eval_s'] = [round(t, 2) for t in eval_s['b']]
   for name, trainer in trainers.items():
     timed = rows[name][args.warmup:]
     med = lambda key, timed=timed: round(float(np.median([r[key] for r in timed])), 4)

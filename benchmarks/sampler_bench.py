@@ -19,6 +19,10 @@ random Qwen2ForCausalLM of the same shape, the same sampling and forced lengths;
 
   python benchmarks/sampler_bench.py --hf
   python benchmarks/sampler_bench.py --spec=grpo_tiny_ragged --hf
+
+`--shared_prefix=N`: every prompt starts with the same N tokens (a template's preamble), which
+the sampler prefills and keeps once (`prefix_len`); `--ab=share_prefix=false` times the same
+prompts with every row keeping its own copy. (HF `generate` gets the same prompts.)
 """
 import argparse
 import dataclasses
@@ -95,6 +99,8 @@ def main():
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--ab', default='', help='FIELD=VALUE: a second SamplingConfig, interleaved')
   parser.add_argument('--hf', action='store_true', help='also time HF generate, interleaved')
+  parser.add_argument('--shared_prefix', type=int, default=0,
+                      help='the first N prompt tokens are the same in every prompt (prefix_len)')
   args = parser.parse_args()
 
   spec, spec_path = grpo_tiny.load_spec(args.spec)
@@ -107,8 +113,19 @@ def main():
   configs = {'a': cfg}
   if args.ab:
     key, value = args.ab.split('=', 1)
-    configs['b'] = dataclasses.replace(cfg, **{key: type(getattr(cfg, key))(value)})
+    old = getattr(cfg, key)
+    configs['b'] = dataclasses.replace(cfg, **{key: value.lower() in ('1', 'true') if isinstance(
+        old, bool) else type(old)(value)})
   batch, prompt_len = rollout['prompts_per_step'], rollout['prompt_len']
+  prefix = args.shared_prefix
+  if not 0 <= prefix < prompt_len:
+    raise SystemExit(f'--shared_prefix={prefix} must be in [0, prompt_len={prompt_len})')
+
+  def prompts_for(step):
+    prompts = np.random.default_rng([args.seed, step]).integers(
+        0, model_cfg.vocab_size, (batch, prompt_len)).astype(np.int32)
+    prompts[:, :prefix] = prompts[0, :prefix]
+    return prompts
 
   mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (-1, 1, 1)}))
   samplers = {k: _bench.ForcedLengths(sampling.Sampler(model_cfg, c, mesh, sharding.DEFAULT_RULES),
@@ -117,22 +134,19 @@ def main():
                           samplers['a'].param_shardings)
 
   def one_call(name, step):
-    rng = np.random.default_rng([args.seed, step])
-    prompts = rng.integers(0, model_cfg.vocab_size, (batch, prompt_len)).astype(np.int32)
+    prompts = prompts_for(step)
     sampler = samplers[name]
     sampler.calls = step  # the same forced lengths for A and B
     start = time.perf_counter()
     samples = sampler(params, prompts, np.ones((batch, prompt_len), bool),
-                      jax.random.fold_in(jax.random.key(1), step))
+                      jax.random.fold_in(jax.random.key(1), step), prefix_len=prefix)
     jax.block_until_ready(samples)
     return time.perf_counter() - start, np.asarray(samples.lengths)
 
   hf = HFGenerate(spec, args.seed) if args.hf else None
 
   def hf_call(step):
-    prompts = np.random.default_rng([args.seed, step]).integers(
-        0, model_cfg.vocab_size, (batch, prompt_len)).astype(np.int32)
-    return hf(prompts, _bench.completion_lengths(spec, step, batch * cfg.group_size))
+    return hf(prompts_for(step), _bench.completion_lengths(spec, step, batch * cfg.group_size))
 
   names = list(samplers) + (['hf'] if hf else [])
   call = lambda k, step: hf_call(step) if k == 'hf' else one_call(k, step)
@@ -149,19 +163,21 @@ def main():
   peak = _bench.matmul_peak_gflops()
   result = {'benchmark': 'sampler', 'spec': spec.get('name', spec_path), 'spec_path': spec_path,
             'prompts': batch, 'group_size': cfg.group_size, 'prompt_len': prompt_len,
-            'new_tokens': cfg.max_new_tokens, 'runs': args.runs,
+            'new_tokens': cfg.max_new_tokens, 'shared_prefix': prefix, 'runs': args.runs,
             'matmul_peak_gflops_fp32': round(peak, 1)}
   for k, c in configs.items():
     median_s = float(np.median(times[k]))
     tokens = float(np.mean([g.sum() for g in generated[k]]))
-    flops = np.mean([batch * prompt_len * flops_per_token(model_cfg, prompt_len / 2) + sum(
+    shared = prefix if c.share_prefix else 0   # prefilled once, not once per prompt
+    prefill = shared + batch * (prompt_len - shared)
+    flops = np.mean([prefill * flops_per_token(model_cfg, prompt_len / 2) + sum(
         n * flops_per_token(model_cfg, prompt_len + n / 2) for n in g) for g in generated[k]])
     out = {'generated_tokens_per_call': tokens, 'tokens_per_second': round(tokens / median_s, 1),
            'median_s': round(median_s, 4), 'best_s': round(min(times[k]), 4),
            'compile_s': round(first[k] - median_s, 3), 'num_compiles': samplers[k].num_compiles,
            'gflop_per_call': round(flops / 1e9, 2), 'floor_s': round(flops / (peak * 1e9), 4),
            'fraction_of_floor': round(flops / (peak * 1e9) / median_s, 3),
-           'compact_levels': c.compact_levels}
+           'compact_levels': c.compact_levels, 'share_prefix': c.share_prefix}
     if k == 'a':
       result.update(out)
     else:

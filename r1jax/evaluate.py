@@ -139,8 +139,13 @@ class Evaluator:
     keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,
                                       'eval.prompt_len')[:eval_cfg.num_prompts]
     self.records, self.prompts = [records[i] for i in keep], [prompts[i] for i in keep]
+    # With data.share_prefix the template's preamble stays in the first columns, and the
+    # sampler prefills and keeps it once for all rows (`sampling.usable_prefix`).
+    share = bool(config.data.get('share_prefix', False)) and bool(self.prompts)
     self.encoded = pipeline.encode_prompts(tokenizer, self.prompts, eval_cfg.prompt_len,
-                                           field='eval.prompt_len')
+                                           keep_shared_prefix=share, field='eval.prompt_len')
+    self.prefix_len = (sampling.usable_prefix(self.encoded['tokens'], self.encoded['mask'])
+                       if share else 0)
     self.sampler = shared_sampler(
         ModelConfig.from_config(config.model),
         sampling.SamplingConfig(
@@ -159,7 +164,7 @@ class Evaluator:
       # This process's rows in, every row out (the samples span all processes' devices).
       batch = sharding.process_rows({k: v[rows] for k, v in self.encoded.items()})
       samples = self.sampler(params, batch['tokens'], batch['mask'],
-                             jax.random.fold_in(self.rng, start))
+                             jax.random.fold_in(self.rng, start), prefix_len=self.prefix_len)
       samples = multihost_utils.process_allgather(samples, tiled=True)
       keep = min(self.batch_size, len(self.prompts) - start) * self.k
       ids = sampling.completion_ids(samples)[:keep]

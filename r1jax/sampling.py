@@ -11,6 +11,11 @@ One compiled function does the whole rollout:
     ▼ with stop ids, in phases of R, R/2, R/4.. rows: finished rows leave the batch
   Samples(tokens, logprobs, mask, lengths, stopped)   # [B*G, N] / [B*G]
 
+With `prefix_len` P0 > 0 (the first P0 columns equal in every row, e.g. the template's
+preamble: `pipeline.encode_prompts(keep_shared_prefix=True)`), the prefix is prefilled once and
+kept once (the model's `shared` cache): each row's cache holds only its P - P0 other slots, and
+every decode step reads the prefix's keys and values once for all rows, not once per row.
+
 Choices, stated once:
   * Order of the logit processors (as Hugging Face): temperature, then top-k, then top-p.
   * `Samples.logprobs` is log softmax(logits / temperature) of the sampled token — the
@@ -43,7 +48,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from r1jax import sharding
-from r1jax.models.transformer import CACHE_AXES, KVCache, ModelConfig, Transformer, init_params
+from r1jax.data import pipeline
+from r1jax.models.transformer import (CACHE_AXES, KVCache, ModelConfig, Transformer, init_params,
+                                      prefix_cache)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,6 +65,9 @@ class SamplingConfig:
   # Finished rows leave the decode batch: up to this many halvings of the row count (each
   # when at most half the rows still run). 0 = every row stays to the end.
   compact_levels: int = 3
+  # Use the prompts' shared prefix when the caller names one (`prefix_len`): prefilled and
+  # stored once. False = every row keeps its own copy (the same samples, for A/B timing).
+  share_prefix: bool = True
 
   def __post_init__(self):
     object.__setattr__(self, 'stop_ids', tuple(int(s) for s in self.stop_ids))
@@ -190,22 +200,30 @@ def _gather_rows(x, sel, shards: int):
 
 
 def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: SamplingConfig,
-            stop_at=None, shards: int = 1):
+            stop_at=None, shards: int = 1, prefix_len: int = 0):
   """`sample` plus the number of decode steps run (for tests of the early exit)."""
-  batch, prompt_len = prompts.shape
   group, new = cfg.group_size, cfg.max_new_tokens
-  rows = batch * group
+  rows = prompts.shape[0] * group
   model = Transformer(model_cfg)
   prompts = prompts.astype(jnp.int32)
   prompt_mask = prompt_mask.astype(bool)
-
-  # Prefill the B distinct prompts (not B*G): positions count from the first real token.
+  # Positions count from the first real token (over the whole prompt, prefix included).
   positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=-1) - 1, 0).astype(jnp.int32)
+  prompt_lens = jnp.repeat(jnp.sum(prompt_mask, axis=-1, dtype=jnp.int32), group)   # [R]
+  shared = None
+  if prefix_len and cfg.share_prefix:  # the shared prefix once; the rows keep the rest
+    shared = jax.tree.map(lambda x: nn.with_logical_constraint(x, (None, *CACHE_AXES[1:])),
+                          prefix_cache(model_cfg, params, prompts[0, :prefix_len]))
+    prompts, prompt_mask, positions = (x[:, prefix_len:] for x in (prompts, prompt_mask,
+                                                                   positions))
+  batch, prompt_len = prompts.shape
+
+  # Prefill the B distinct prompts (not B*G).
   causal = jnp.tril(jnp.ones((prompt_len, prompt_len), bool))
   prefill_mask = causal[None] & prompt_mask[:, None, :]
   logits, prompt_cache = model.apply(
       {'params': params}, prompts, positions, prefill_mask,
-      cache=KVCache.zeros(model_cfg, batch, prompt_len), cache_index=0)
+      cache=KVCache.zeros(model_cfg, batch, prompt_len), cache_index=0, shared=shared)
   last_logits = logits[:, -1].astype(jnp.float32)  # left padding: the last slot is real
 
   # G copies per prompt, made here so that a group stays on its prompt's shard.
@@ -219,13 +237,12 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
       jnp.repeat(last_logits, group, axis=0), ('act_batch', 'act_vocab'))
   prompt_valid = nn.with_logical_constraint(
       jnp.repeat(prompt_mask, group, axis=0), ('act_batch', 'act_length'))
-  prompt_lens = jnp.sum(prompt_valid, axis=-1, dtype=jnp.int32)            # [R]
   key_valid = jnp.pad(prompt_valid, ((0, 0), (0, new)))                   # [R, S]
 
   uniforms = _uniforms(rng, new, rows)
   stop_at = jnp.zeros((rows,), jnp.int32) if stop_at is None else stop_at.astype(jnp.int32)
   samples, step, _ = _decode(params, model, cfg, last_logits, cache, key_valid, prompt_lens,
-                             uniforms, stop_at, prompt_len, shards)
+                             uniforms, stop_at, prompt_len, shards, shared)
   return samples, step
 
 
@@ -236,13 +253,14 @@ def _uniforms(rng, steps: int, rows: int):
 
 
 def _decode(params, model, cfg: SamplingConfig, last_logits, cache, key_valid, row_lens,
-            uniforms, stop_at, context: int, shards: int):
+            uniforms, stop_at, context: int, shards: int, shared=None):
   """The decode loop shared by `sample` and `continue_rows`: token 0 from last_logits [R, V],
   then token i from forwarding token i-1 at slot context + i - 1 (position row_lens + i - 1),
   up to cfg.max_new_tokens. key_valid [R, context + N]: the real context slots of each row.
   Row r emits stop_ids[0] as its stop_at[r]-th token (0 = not forced): reproducible
-  ragged workloads. Returns (Samples, decode steps run, the cache with every row at its
-  own index again: running rows' keys and values through their last forwarded token)."""
+  ragged workloads. shared: a prefix cache every row attends to (its slots are not counted
+  in `context`). Returns (Samples, decode steps run, the cache with every row at its own
+  index again: running rows' keys and values through their last forwarded token)."""
   rows, new = last_logits.shape[0], cfg.max_new_tokens
   slots = jnp.arange(context + new, dtype=jnp.int32)
   def forced(step, row_stop_at):
@@ -295,7 +313,7 @@ def _decode(params, model, cfg: SamplingConfig, last_logits, cache, key_valid, r
       attn_mask = row_keys | ((slots >= context) & (slots <= slot))[None, :]
       logits, cache = model.apply(
           {'params': params}, token[:, None], (row_lens + step - 1)[:, None],
-          attn_mask[:, None, :], cache=cache, cache_index=slot)
+          attn_mask[:, None, :], cache=cache, cache_index=slot, shared=shared)
       cache = _constrain_cache(cache)
       uniform = uniforms[step] if identity else uniforms[step][idx]
       token, logp = _choose(logits[:, 0].astype(jnp.float32), uniform, cfg,
@@ -327,7 +345,7 @@ def _decode(params, model, cfg: SamplingConfig, last_logits, cache, key_valid, r
 
 
 def sample(params, prompts, prompt_mask, rng, *, model_cfg: ModelConfig,
-           cfg: SamplingConfig, stop_at=None, shards: int = 1) -> Samples:
+           cfg: SamplingConfig, stop_at=None, shards: int = 1, prefix_len: int = 0) -> Samples:
   """G completions for each of B left-padded prompts. Pure; jit with model_cfg, cfg static.
 
   params: the model's (unboxed) parameters; prompts int32 [B, P] left-padded;
@@ -335,15 +353,18 @@ def sample(params, prompts, prompt_mask, rng, *, model_cfg: ModelConfig,
   stop_at int32 [B*G] (optional, needs stop ids): row r stops with stop_ids[0] as its
   stop_at[r]-th token unless it stopped before (0 = not forced) — a reproducible length
   distribution for benchmarks and tests. shards: the data-parallel shards of the rows
-  (finished rows are dropped within each shard, never moved across).
+  (finished rows are dropped within each shard, never moved across). prefix_len: the first
+  prefix_len columns are the same real tokens in every row (module docstring); the samples
+  are those of prefix_len=0 up to float rounding.
   """
-  return _sample(params, prompts, prompt_mask, rng, model_cfg, cfg, stop_at, shards)[0]
+  return _sample(params, prompts, prompt_mask, rng, model_cfg, cfg, stop_at, shards,
+                 prefix_len)[0]
 
 
 class Sampler:
   """`sample` compiled for a mesh: batch rows on the data axes, heads on `tensor`, params in
-  their logical shardings. Compiles once per (batch, prompt length) for its config;
-  `num_compiles` counts the traces (each trace is a compilation)."""
+  their logical shardings. Compiles once per (batch, prompt length, prefix_len) for its
+  config; `num_compiles` counts the traces (each trace is a compilation)."""
 
   def __init__(self, model_cfg: ModelConfig, cfg: SamplingConfig, mesh,
                rules=sharding.DEFAULT_RULES):
@@ -357,13 +378,13 @@ class Sampler:
     self._rows1 = rows1
     shards = sharding.data_parallel_size(mesh)
 
-    def traced(params, prompts, prompt_mask, rng, stop_at):
+    def traced(params, prompts, prompt_mask, rng, stop_at, prefix_len):
       self.num_compiles += 1  # runs only when jit traces, i.e. compiles
       return sample(params, prompts, prompt_mask, rng, model_cfg=model_cfg, cfg=cfg,
-                    stop_at=stop_at, shards=shards)
+                    stop_at=stop_at, shards=shards, prefix_len=prefix_len)
 
     self._fn = jax.jit(
-        traced,
+        traced, static_argnums=(5,),
         in_shardings=(self.param_shardings, rows2, rows2, sharding.replicated(mesh), rows1),
         out_shardings=Samples(tokens=rows2, logprobs=rows2, mask=rows2, lengths=rows1,
                               stopped=rows1))
@@ -373,8 +394,14 @@ class Sampler:
       return x if x.sharding == self._batch2 else jax.device_put(x, self._batch2)
     return sharding.put_batch(np.asarray(x), self.mesh)
 
-  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None) -> Samples:
-    """stop_at: optional forced stop per row, as in `sample` (this host's rows)."""
+  def __call__(self, params, prompts, prompt_mask, rng, stop_at=None,
+               prefix_len: int = 0) -> Samples:
+    """stop_at: optional forced stop per row, as in `sample` (this host's rows). prefix_len:
+    the first prefix_len columns are the same real tokens in every row (checked here for
+    host arrays), prefilled and kept once (`usable_prefix` finds it)."""
+    prefix_len = int(prefix_len) if self.cfg.share_prefix else 0
+    if prefix_len:
+      _check_prefix(prompts, prompt_mask, prefix_len)
     data = sharding.data_parallel_size(self.mesh)
     batch = prompts.shape[0] * (jax.process_count() if not isinstance(prompts, jax.Array) else 1)
     if batch % data:
@@ -393,7 +420,30 @@ class Sampler:
     elif not isinstance(stop_at, jax.Array):
       stop_at = sharding.put_batch(np.asarray(stop_at, np.int32), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
-      return self._fn(params, prompts, prompt_mask, rng, stop_at)
+      return self._fn(params, prompts, prompt_mask, rng, stop_at, prefix_len)
+
+
+def usable_prefix(tokens, mask) -> int:
+  """How many leading columns of host prompts tokens/mask [B, P] the sampler can share:
+  the same real token in every row, leaving every row at least its last column (which the
+  first sampled token is conditioned on)."""
+  tokens = np.asarray(tokens)
+  return max(0, min(pipeline.shared_prefix_len(tokens, np.asarray(mask, bool)),
+                    tokens.shape[1] - 1))
+
+
+def _check_prefix(prompts, prompt_mask, prefix_len: int):
+  width = prompts.shape[1]
+  if not 0 < prefix_len < width:
+    raise ValueError(f'prefix_len={prefix_len} must be in [0, {width}) for prompts of '
+                     f'{width} columns (the last column is never shared)')
+  if isinstance(prompts, jax.Array) or isinstance(prompt_mask, jax.Array):
+    return  # device arrays: the caller vouches (no host round trip)
+  usable = usable_prefix(prompts, prompt_mask)
+  if prefix_len > usable:
+    raise ValueError(f'prefix_len={prefix_len} but the prompts share only their first '
+                     f'{usable} columns as real tokens; pass sampling.usable_prefix(tokens, '
+                     'mask) or encode with keep_shared_prefix=True')
 
 
 # ---------------------------------------------------------------------------- continuation

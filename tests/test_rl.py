@@ -156,3 +156,44 @@ def test_shared_prompt_prefix_gives_the_same_logprobs(tokenizer):
                                   prefix=enc['tokens'][0, :prefix_len])
   for a, b in zip(plain, shared):
     np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_rollouts_and_evaluation_prefill_the_shared_preamble_once(tokenizer):
+  """With data.share_prefix the trainer's and the evaluator's samplers prefill the template's
+  preamble once for all rows; the completions equal those of left-padded prompts without it."""
+  from r1jax import evaluate
+  from r1jax.data import templates
+  from r1jax.models import ModelConfig, init_params
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  configs = {share: make_tiny_config() for share in (True, False)}
+  for share, config in configs.items():
+    config.data.share_prefix = share
+    config.rl.update(prompts_per_step=4, group_size=2, max_new_tokens=8, verifier_workers=1)
+  params = init_params(ModelConfig.from_config(configs[True].model), jax.random.key(0))
+  evaluators = {s: evaluate.Evaluator(c, tokenizer, mesh, sharding.DEFAULT_RULES)
+                for s, c in configs.items()}
+  assert evaluators[True].prefix_len >= 8 and evaluators[False].prefix_len == 0
+  calls = []
+  def recorded(owner):   # the prefix_len each sampler call passes
+    real = owner.sampler
+    owner.sampler = lambda *a, **k: calls.append((owner, k.get('prefix_len', 0))) or real(*a, **k)
+  for e in evaluators.values():
+    recorded(e)
+  texts = {s: e.sample_texts(params)[0] for s, e in evaluators.items()}
+  assert calls and all(n == e.prefix_len for e, n in calls)
+  assert texts[True] == texts[False] and len(set(texts[True])) > 4
+
+  rollouts = {}
+  for share, config in configs.items():
+    prompts = rl.TaskPrompts(evaluators[share].records, tokenizer,
+                             templates.get_template(config.data.template),
+                             config.rl.prompt_len, seed=0, share_prefix=share)
+    trainer = rl.GRPOTrainer(config, tokenizer, mesh, sharding.DEFAULT_RULES, params, prompts)
+    assert trainer.sampler_prefix == (len(prompts.shared_prefix) if share else 0)
+    recorded(trainer)
+    rollouts[share] = trainer.rollout(0, jax.random.key(3))
+    assert calls[-1] == (trainer, trainer.sampler_prefix)
+    trainer.pool.close()
+  assert rollouts[True].prompts.texts == rollouts[False].prompts.texts
+  np.testing.assert_array_equal(rollouts[True].tokens, rollouts[False].tokens)
+  np.testing.assert_allclose(rollouts[True].logprobs, rollouts[False].logprobs, atol=1e-5)

@@ -1,5 +1,6 @@
 """r1jax.sampling: cached decode against full recompute, log-probs against teacher forcing,
-padding invariance, top-k/top-p support, stop handling, compile-once, 8-device mesh."""
+padding invariance, top-k/top-p support, stop handling, the shared prompt prefix, compile-once,
+8-device mesh."""
 import dataclasses
 import functools
 import os
@@ -38,14 +39,24 @@ def _prompts(lengths, prompt_len, seed=0):
   return prompts, mask
 
 
-@functools.partial(jax.jit, static_argnames=('model_cfg', 'cfg'))
-def _sample_steps(params, prompts, mask, rng, model_cfg, cfg):
-  return sampling._sample(params, prompts, mask, rng, model_cfg, cfg)
+def _prefixed_prompts(lengths, prefix_len, prompt_len, seed=0):
+  """Prompts that start with the same prefix_len real tokens, then padding, then each row's
+  own `lengths[i]` tokens (the layout of encode_prompts(keep_shared_prefix=True))."""
+  rng = np.random.default_rng(seed)
+  prompts, mask = _prompts(lengths, prompt_len, seed + 1)
+  prompts[:, :prefix_len], mask[:, :prefix_len] = rng.integers(1, CFG.vocab_size, prefix_len), True
+  return prompts, mask
 
 
-def _run(prompts, mask, cfg, params=None, seed=0, model_cfg=CFG):
+@functools.partial(jax.jit, static_argnames=('model_cfg', 'cfg', 'prefix_len'))
+def _sample_steps(params, prompts, mask, rng, model_cfg, cfg, prefix_len=0):
+  return sampling._sample(params, prompts, mask, rng, model_cfg, cfg, prefix_len=prefix_len)
+
+
+def _run(prompts, mask, cfg, params=None, seed=0, model_cfg=CFG, prefix_len=0):
   params = _params() if params is None else params
-  samples, steps = _sample_steps(params, prompts, mask, jax.random.key(seed), model_cfg, cfg)
+  samples, steps = _sample_steps(params, prompts, mask, jax.random.key(seed), model_cfg, cfg,
+                                 prefix_len)
   return jax.device_get(samples), int(steps)
 
 
@@ -123,6 +134,73 @@ def test_left_padding_invariance():
   for other in outputs[1:]:
     np.testing.assert_array_equal(other.tokens, outputs[0].tokens)
     np.testing.assert_allclose(other.logprobs, outputs[0].logprobs, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- shared prefix
+
+@pytest.mark.parametrize('cfg', [
+    SamplingConfig(max_new_tokens=16, temperature=0.0),
+    SamplingConfig(max_new_tokens=16, group_size=3, temperature=1.2, top_k=20, top_p=0.9)],
+                         ids=['greedy', 'sampled'])
+def test_shared_prefix_samples_equal_every_row_keeping_its_own(cfg):
+  prompts, mask = _prefixed_prompts([2, 5, 1, 4], prefix_len=6, prompt_len=12, seed=3)
+  assert sampling.usable_prefix(prompts, mask) == 6
+  free = _run(prompts, mask, cfg, seed=1)[0].tokens   # stop ids that rows meet at 2..10
+  cfg = dataclasses.replace(cfg, stop_ids=(int(free[0, 9]), int(free[-1, 1]), int(free[2, 4])))
+  own, own_steps = _run(prompts, mask, cfg, seed=1)
+  shared, steps = _run(prompts, mask, cfg, seed=1, prefix_len=6)
+  _check_layout(shared, cfg)
+  np.testing.assert_array_equal(shared.tokens, own.tokens)
+  np.testing.assert_array_equal(shared.lengths, own.lengths)
+  np.testing.assert_allclose(shared.logprobs, own.logprobs, atol=1e-5)
+  assert steps == own_steps and len(set(own.lengths.tolist())) > 1
+  # and both are the model's: the log-probs of one full forward over prompt + completion
+  expected = _teacher_forced(_params(), prompts, mask, shared, cfg.temperature or 1.0)
+  np.testing.assert_allclose(shared.logprobs, np.where(shared.mask, expected, 0.0), atol=2e-5)
+
+
+def test_shared_prefix_is_read_once_from_the_first_row():
+  """With prefix_len the sampler prefills row 0's prefix for every row: a row whose first
+  columns differ is continued as if it had row 0's (which is why Sampler checks them)."""
+  prompts, mask = _prefixed_prompts([3, 4], prefix_len=5, prompt_len=10, seed=4)
+  other = prompts.copy()
+  other[1, :5] = (other[1, :5] + 1) % CFG.vocab_size
+  cfg = SamplingConfig(max_new_tokens=10, temperature=0.0)
+  as_row0, same = _run(other, mask, cfg, prefix_len=5)[0], _run(prompts, mask, cfg)[0]
+  np.testing.assert_array_equal(as_row0.tokens, same.tokens)
+  np.testing.assert_allclose(as_row0.logprobs, same.logprobs, atol=1e-5)
+  own = _run(other, mask, cfg)[0]   # without sharing, row 1 sees its own prefix
+  assert np.abs(own.logprobs[1] - as_row0.logprobs[1]).max() > 1e-3
+
+
+def test_usable_prefix_leaves_every_row_its_last_column():
+  prompts, mask = _prefixed_prompts([2, 3], prefix_len=4, prompt_len=8)
+  assert sampling.usable_prefix(prompts, mask) == 4
+  mask[1, 2] = False   # a padded column is never shared
+  assert sampling.usable_prefix(prompts, mask) == 2
+  same = np.tile(prompts[:1], (3, 1))
+  assert sampling.usable_prefix(same, np.ones_like(same, bool)) == 7   # not all 8
+
+
+def test_sampler_checks_and_compiles_per_prefix_len():
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  cfg = SamplingConfig(max_new_tokens=5, group_size=2, temperature=0.0)
+  sampler = sampling.Sampler(CFG, cfg, mesh, sharding.DEFAULT_RULES)
+  prompts, mask = _prefixed_prompts([2, 3], prefix_len=4, prompt_len=8, seed=6)
+  key = jax.random.key(0)
+  with pytest.raises(ValueError, match='share only their first 4'):
+    sampler(_params(), prompts, mask, key, prefix_len=5)
+  with pytest.raises(ValueError, match='prefix_len=8 must be in'):
+    sampler(_params(), prompts, mask, key, prefix_len=8)
+  a = jax.device_get(sampler(_params(), prompts, mask, key, prefix_len=4))
+  b = jax.device_get(sampler(_params(), prompts, mask, key))
+  np.testing.assert_array_equal(a.tokens, b.tokens)
+  assert sampler.num_compiles == 2   # one per prefix length
+  sampler(_params(), prompts, mask, jax.random.key(1), prefix_len=4)
+  assert sampler.num_compiles == 2
+  off = sampling.Sampler(CFG, dataclasses.replace(cfg, share_prefix=False), mesh)
+  np.testing.assert_array_equal(  # share_prefix=False: prefix_len is ignored, not checked
+      jax.device_get(off(_params(), prompts, mask, key, prefix_len=5)).tokens, b.tokens)
 
 
 # ---------------------------------------------------------------------------- top-k, top-p, T
@@ -294,6 +372,17 @@ def _sharded_vs_single():
       np.testing.assert_array_equal(out.lengths, single.lengths)
       np.testing.assert_array_equal(out.stopped, single.stopped)
       np.testing.assert_allclose(out.logprobs, single.logprobs, atol=1e-5)
+  # The shared prompt prefix on a data x fsdp x tensor mesh (its cache: heads on `tensor`).
+  prompts, mask = _prefixed_prompts([5, 2, 3, 6, 1, 4, 2, 3], prefix_len=4, prompt_len=10, seed=8)
+  cfg = SamplingConfig(max_new_tokens=12, group_size=2, temperature=0.0, stop_ids=(3,))
+  single = jax.device_get(jax.jit(sampling.sample, static_argnames=('model_cfg', 'cfg'))(
+      jax.device_put(params, jax.devices()[0]), prompts, mask, jax.random.key(4),
+      model_cfg=CFG, cfg=cfg))
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (2, 2, 2)}))
+  out = jax.device_get(sampling.Sampler(CFG, cfg, mesh, sharding.DEFAULT_RULES)(
+      params, prompts, mask, jax.random.key(4), prefix_len=4))
+  np.testing.assert_array_equal(out.tokens, single.tokens)
+  np.testing.assert_allclose(out.logprobs, single.logprobs, atol=1e-5)
   print('SHARDED_OK')
 
 

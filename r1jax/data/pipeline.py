@@ -55,7 +55,7 @@ def encode_prompts(tokenizer: Tokenizer, prompts: list[str], prompt_len: int,
   shared = 0
   if keep_shared_prefix and encoded:
     first = encoded[0]
-    shared = min(len(p) for p in encoded)
+    shared = min(len(p) for p in encoded) - 1  # every row keeps its last token after the pad
     for p in encoded[1:]:
       shared = next((i for i in range(shared) if p[i] != first[i]), shared)
   bos = [tokenizer.bos_id] if getattr(tokenizer, 'add_bos', True) else []

@@ -17,6 +17,11 @@ One forward serves training, prefill and decode:
   cache, S = the cache length with one.
 - With a cache, the T new keys/values are written at slots [cache_index, cache_index+T)
   and the queries attend over the whole cache (masked by attn_mask).
+- With `shared` (a KVCache of batch 1 and P0 slots: a prefix that every row starts with,
+  e.g. a constant system prompt), every query also attends to those P0 keys, unmasked, before
+  its own; attn_mask covers only the row's own keys. The prefix is stored and read once, not
+  once per row, and its scores are one matmul with the rows' queries (the sampler's shared
+  prompt prefix, `prefix_cache`).
 """
 import dataclasses
 import math
@@ -199,7 +204,7 @@ class Attention(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None):
+  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None, shared_kv=None):
     cfg = self.cfg
     heads, kv_heads, head_dim = cfg.n_heads, cfg.n_kv_heads, cfg.head_size
     q = _dense((heads, head_dim), ('embed', 'q_heads', 'head_dim'), cfg, 'q', cfg.qkv_bias)(x)
@@ -230,9 +235,21 @@ class Attention(nn.Module):
                         preferred_element_type=jnp.float32)
     scores = scores / jnp.sqrt(jnp.float32(head_dim))
     scores = jnp.where(attn_mask[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
+    if shared_kv is not None:  # the shared prefix's keys [kv_heads, P0, D], seen by every query
+      shared_k, shared_v = (t[0].astype(cfg.compute_dtype) for t in shared_kv)
+      prefix_len = shared_k.shape[1]
+      shared_scores = jnp.einsum('bkgtd,ksd->bkgts', q, shared_k,
+                                 preferred_element_type=jnp.float32)
+      scores = jnp.concatenate([shared_scores / jnp.sqrt(jnp.float32(head_dim)), scores], -1)
     probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)
+    if shared_kv is not None:
+      shared_probs, probs = probs[..., :prefix_len], probs[..., prefix_len:]
     out = jnp.einsum('bkgts,bksd->bkgtd', probs, v.astype(cfg.compute_dtype),
-                     preferred_element_type=jnp.float32).astype(cfg.compute_dtype)
+                     preferred_element_type=jnp.float32)
+    if shared_kv is not None:
+      out = out + jnp.einsum('bkgts,ksd->bkgtd', shared_probs, shared_v,
+                             preferred_element_type=jnp.float32)
+    out = out.astype(cfg.compute_dtype)
     out = out.transpose(0, 3, 1, 2, 4)  # [B, T, kv_heads, group, D]
     out = out.reshape(batch, length, heads, head_dim)
     out = nn.with_logical_constraint(out, ('act_batch', 'act_length', 'act_heads', 'head_dim'))
@@ -256,9 +273,10 @@ class Block(nn.Module):
   cfg: ModelConfig
 
   @nn.compact
-  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None):
+  def __call__(self, x, positions, attn_mask, cache_kv=None, cache_index=None, shared_kv=None):
     attn_out, new_kv = Attention(self.cfg, name='attn')(
-        RMSNorm(self.cfg, name='attn_norm')(x), positions, attn_mask, cache_kv, cache_index)
+        RMSNorm(self.cfg, name='attn_norm')(x), positions, attn_mask, cache_kv, cache_index,
+        shared_kv)
     x = x + attn_out
     x = x + MLP(self.cfg, name='mlp')(RMSNorm(self.cfg, name='mlp_norm')(x))
     return nn.with_logical_constraint(x, ('act_batch', 'act_length', 'act_embed')), new_kv
@@ -273,12 +291,13 @@ REMAT_POLICIES = {
 
 class Transformer(nn.Module):
   """return_hidden=True returns the final normed hidden states [B, T, D] instead of the
-  logits (the chunked-vocabulary losses apply `lm_head_weight` themselves)."""
+  logits (the chunked-vocabulary losses apply `lm_head_weight` themselves). shared: a
+  prefix's KVCache of batch 1 that every row attends to (module docstring)."""
   cfg: ModelConfig
 
   @nn.compact
   def __call__(self, tokens, positions, attn_mask, cache: Any = None, cache_index=None,
-               return_hidden: bool = False):
+               return_hidden: bool = False, shared: Any = None):
     cfg = self.cfg
     embed = self.param('embed', nn.with_logical_partitioning(
         nn.initializers.normal(stddev=0.02), ('vocab', 'embed')),
@@ -292,11 +311,12 @@ class Transformer(nn.Module):
       block = nn.remat(Block, policy=REMAT_POLICIES[cfg.remat], prevent_cse=True)
     new_k, new_v = [], []
     for i in range(cfg.n_layers):
+      shared_kv = None if shared is None else (shared.k[i], shared.v[i])
       if cache is None:
-        x, kv = block(cfg, name=f'layer_{i}')(x, positions, attn_mask)
+        x, kv = block(cfg, name=f'layer_{i}')(x, positions, attn_mask, None, None, shared_kv)
       else:
         x, kv = block(cfg, name=f'layer_{i}')(x, positions, attn_mask, (cache.k[i], cache.v[i]),
-                                              cache_index)
+                                              cache_index, shared_kv)
         new_k.append(kv[0])
         new_v.append(kv[1])
     x = RMSNorm(cfg, name='final_norm')(x)
@@ -343,7 +363,9 @@ def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None,
   may hold padding anywhere) -> logits [B, T, V] of the row tokens: exactly `forward` on the
   concatenation, restricted to the last T positions, at about (P0 + B*T) / (B*(P0 + T)) of
   the cost. Gradients reach the prefix through its keys and values (broadcasting's transpose
-  sums over rows).
+  sums over rows). (The sampler's `shared` form, the prefix's keys stored once and attended as
+  one matmul, was 1.0-1.05x slower here for the value and gradient of the quickstart's
+  pretraining and k1.5 update shapes, so training keeps the broadcast.)
   """
   prefix_len, (batch, length) = prefix.shape[0], tokens.shape
   total = prefix_len + length
@@ -360,6 +382,17 @@ def forward_with_prefix(cfg: ModelConfig, params, prefix, tokens, valid=None,
   logits, _ = model.apply({'params': params}, tokens, positions, mask, cache=cache,
                           cache_index=prefix_len, return_hidden=return_hidden)
   return logits
+
+
+def prefix_cache(cfg: ModelConfig, params, prefix) -> KVCache:
+  """The keys and values of prefix int32 [P0] (positions 0..P0-1): a KVCache of batch 1,
+  the `shared` argument of the model."""
+  prefix_len = prefix.shape[0]
+  _, cache = Transformer(cfg).apply(
+      {'params': params}, prefix[None], jnp.arange(prefix_len)[None],
+      causal_mask(jnp.ones((1, prefix_len), bool)), cache=KVCache.zeros(cfg, 1, prefix_len),
+      cache_index=0)
+  return cache
 
 
 def init_params(cfg: ModelConfig, rng, boxed: bool = False):

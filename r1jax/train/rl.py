@@ -358,8 +358,12 @@ class GRPOTrainer:
             max_new_tokens=rl_cfg.max_new_tokens, group_size=rl_cfg.group_size,
             temperature=rl_cfg.temperature, top_k=rl_cfg.top_k, top_p=rl_cfg.top_p,
             pad_id=self.tokenizer.pad_id,
-            stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else ()),
+            stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else (),
+            share_prefix=bool(self.config.data.get('share_prefix', True))),
         mesh, self.rules)
+    # The template's preamble is prefilled and kept once for all rows (the last column never)
+    self.sampler_prefix = (0 if self.prefix is None else
+                           min(len(self.prefix), rl_cfg.prompt_len - 1))
     self.kept_cache = None
     if rl_cfg.partial_rollout_budget:  # continues prompt + completion so far, one group row each
       segment = dataclasses.replace(self.sampler.cfg, max_new_tokens=rl_cfg.partial_rollout_budget,
@@ -438,7 +442,8 @@ class GRPOTrainer:
     rows = slice(index * self.local_prompts, (index + 1) * self.local_prompts)
     prompts = PromptBatch(prompts.tokens[rows], prompts.mask[rows], prompts.texts[rows],
                           prompts.metadata[rows])
-    samples = self.sampler(self.params, prompts.tokens, prompts.mask, rng)
+    samples = self.sampler(self.params, prompts.tokens, prompts.mask, rng,
+                           prefix_len=self.sampler_prefix)
     host = jax.tree.map(lambda x: host_rows(x, self.mesh), samples)   # the host sync
     return self.verify(prompts, host, step)
 

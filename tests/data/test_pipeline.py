@@ -48,6 +48,18 @@ def test_encode_prompts_left_padded(tokenizer):
     encode_prompts(tokenizer, prompts, prompt_len=8)
 
 
+def test_encode_prompts_shared_head_leaves_every_row_its_last_token(tokenizer):
+  """keep_shared_prefix with one prompt a prefix of the other: that row still ends with a real
+  token (the sampler's first token is conditioned on the last column), nothing is lost."""
+  prompts = ['Compute 7 + 5', 'Compute 7 + 5 - 3 * 2']
+  out = encode_prompts(tokenizer, prompts, prompt_len=32, keep_shared_prefix=True)
+  assert out['mask'][:, -1].all()
+  for i, prompt in enumerate(prompts):
+    ids = [tokenizer.bos_id] + tokenizer.encode(prompt)
+    assert out['tokens'][i][out['mask'][i]].tolist() == ids
+  assert (out['tokens'][0, :3] == out['tokens'][1, :3]).all() and not out['mask'][0].all()
+
+
 def test_batch_iterator_epochs_determinism_and_resume():
   arrays = {'x': np.arange(10), 'y': np.arange(10) * 2}
   it = BatchIterator(arrays, batch_size=4, seed=0)
