@@ -19,6 +19,11 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def typed_like(old, text: str):
+  """An --ab override's text as the type of the value it replaces ('1'/'true' for bools)."""
+  return text.lower() in ('1', 'true') if isinstance(old, bool) else type(old)(text)
+
+
 def completion_lengths(spec: dict, call: int, rows: int) -> np.ndarray:
   """The forced stop of each row for the `call`-th rollout (0 = not forced), as the spec's
   rollout.completion_lengths says; zeros when the spec has none."""

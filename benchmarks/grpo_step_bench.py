@@ -57,9 +57,7 @@ def make_trainer(spec_path: str, spec: dict, overrides: dict, tok, steps: int):
   config.rl.steps = steps
   for key, value in overrides.items():
     section, field = key.split('.')[-2:]
-    old = config[section][field]
-    config[section][field] = type(old)(value) if not isinstance(old, bool) else (
-        value.lower() in ('1', 'true'))
+    config[section][field] = _bench.typed_like(config[section][field], value)
   cfg = ModelConfig.from_config(config.model)
   mesh = sharding.make_mesh(config.mesh)
   trainer = rl.GRPOTrainer(config, tok, mesh, sharding.rules_from_config(config), None,

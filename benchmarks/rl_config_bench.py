@@ -39,9 +39,7 @@ def override(config, items: str):
   for item in filter(None, items.split(',')):
     key, value = item.split('=', 1)
     section, field = key.split('.')
-    old = config[section][field]
-    config[section][field] = (value.lower() in ('1', 'true')) if isinstance(old, bool) else (
-        type(old)(value))
+    config[section][field] = _bench.typed_like(config[section][field], value)
   return config
 
 

@@ -113,9 +113,7 @@ def main():
   configs = {'a': cfg}
   if args.ab:
     key, value = args.ab.split('=', 1)
-    old = getattr(cfg, key)
-    configs['b'] = dataclasses.replace(cfg, **{key: value.lower() in ('1', 'true') if isinstance(
-        old, bool) else type(old)(value)})
+    configs['b'] = dataclasses.replace(cfg, **{key: _bench.typed_like(getattr(cfg, key), value)})
   batch, prompt_len = rollout['prompts_per_step'], rollout['prompt_len']
   prefix = args.shared_prefix
   if not 0 <= prefix < prompt_len:

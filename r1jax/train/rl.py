@@ -359,7 +359,7 @@ class GRPOTrainer:
             temperature=rl_cfg.temperature, top_k=rl_cfg.top_k, top_p=rl_cfg.top_p,
             pad_id=self.tokenizer.pad_id,
             stop_ids=self.tokenizer.stop_ids if rl_cfg.stop_on_eos else (),
-            share_prefix=bool(self.config.data.get('share_prefix', True))),
+            share_prefix=bool(self.config.data.get('share_prefix', False))),
         mesh, self.rules)
     # The template's preamble is prefilled and kept once for all rows (the last column never)
     self.sampler_prefix = (0 if self.prefix is None else
