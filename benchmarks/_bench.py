@@ -112,14 +112,18 @@ def hf_qwen2(spec_model: dict, seed: int):
       rms_norm_eps=m['rms_norm_eps'], tie_word_embeddings=False))
 
 
-def interleaved_steps(trainers: dict, steps: int) -> dict:
+def interleaved_steps(trainers: dict, steps: int, probe=None, every: int = 0) -> dict:
   """{name: [step metrics + 'wall_s']}: `steps` GRPOTrainer steps of each trainer, taken in
-  turn (A, B, A, B, ...) so that both see the same machine load."""
+  turn (A, B, A, B, ...) so that both see the same machine load. With `every` > 0, each
+  trainer's step number every, 2 every, ... also gets row['probe'] = probe(trainer), outside
+  the timed step."""
   rows = {k: [] for k in trainers}
-  for _ in range(steps):
+  for i in range(steps):
     for name, trainer in trainers.items():
       start = time.perf_counter()
       row = trainer.step()
       row['wall_s'] = time.perf_counter() - start
+      if every and (i + 1) % every == 0:
+        row['probe'] = probe(trainer)
       rows[name].append(row)
   return rows

@@ -5,6 +5,8 @@ Prints ONE JSON line.
   python benchmarks/partial_rollout_bench.py                        # the README's numbers
   python benchmarks/partial_rollout_bench.py --budget=64 --a_compact_levels=0
   python benchmarks/partial_rollout_bench.py --max_new_tokens=512 --budget=64 --partial_cache=off
+  python benchmarks/partial_rollout_bench.py --max_new_tokens=512 --budget=64 --steps=36 \
+      --eval_every=3 --seed=1
 
 The workload: a small random-init decoder learns the even-token reward (rewards/synthetic.py)
 on random prompts; completion lengths are forced (sampling's stop_at), fixed per (prompt,
@@ -13,9 +15,15 @@ the others end after 2..max_new_tokens/4 tokens (as grpo_tiny_ragged). A is the 
 trainer (its rollout lasts until the batch's longest trajectory ends; finished rows leave the
 decode batch unless --a_compact_levels=0); B has rl.partial_rollout_budget=--budget and
 rl.partial_cache=--partial_cache (keep: each running trajectory's KV cache kept between
-rounds and steps; step: prefilled again once a step; off: every round). Quality: the mean
+rounds and steps; step: prefilled again once a step; off: every round) and
+rl.partial_loss=--partial_loss. Quality: the mean
 reward of each trained policy on the same held-out prompts, lengths and randomness (the
-default sampler), and the mean training reward of the last quarter of the steps.
+default sampler), and the mean training reward of the last quarter of the steps. With
+--eval_every=k the held-out reward is also measured every k steps (outside the timed steps):
+each arm's curve of (wall seconds of its steps so far, compilation included; reward), and the
+seconds each arm took to first reach `target` = the lower of the two arms' best held-out
+rewards (a quality both reached): `b_over_a_time_to_target`, and the same without each arm's
+first step (where it compiles): `b_over_a_time_to_target_after_first_step`.
 """
 import argparse
 import dataclasses
@@ -78,8 +86,10 @@ def make_config(args, budget: int):
   config.rl.update(steps=args.steps, prompts_per_step=args.prompts, group_size=args.group,
                    prompt_len=16, max_new_tokens=args.max_new_tokens, learning_rate=args.lr,
                    kl_beta=0.0, stop_on_eos=True, verifier_workers=1,
-                   partial_rollout_budget=budget, partial_cache=args.partial_cache)
+                   partial_rollout_budget=budget, partial_cache=args.partial_cache,
+                   partial_loss=args.partial_loss)
   config.rl.rewards = {'even_tokens': 1.0}   # replaced, not merged into the default rewards
+  config.seed = args.seed
   return config
 
 
@@ -105,8 +115,14 @@ def main():
   parser.add_argument('--d_model', type=int, default=128)
   parser.add_argument('--n_layers', type=int, default=4)
   parser.add_argument('--lr', type=float, default=3e-3)
+  parser.add_argument('--eval_every', type=int, default=0,
+                      help='measure the held-out reward every this many steps (0 = at the end)')
+  parser.add_argument('--seed', type=int, default=0,
+                      help='config.seed of both trainers: the initial weights and the sampling')
   parser.add_argument('--partial_cache', default='keep', choices=('keep', 'step', 'off'),
                       help="B's rl.partial_cache: where a continued trajectory's context comes from")
+  parser.add_argument('--partial_loss', default='fresh', choices=('fresh', 'all'),
+                      help="B's rl.partial_loss: which tokens of a finished group are trained")
   parser.add_argument('--a_compact_levels', type=int, default=3,
                       help="A's sampler: 0 = finished rows stay in the decode batch to the end")
   args = parser.parse_args()
@@ -126,12 +142,15 @@ def main():
   a.sampler = ForcedWholeRollouts(a_sampler, lambda: int(a.state.prompt_cursor))
   trainers['b'].target_length = lambda pos, member: target_length(pos, member,
                                                                   args.max_new_tokens)
-  rows = _bench.interleaved_steps(trainers, args.steps)
+  rows = _bench.interleaved_steps(trainers, args.steps, every=args.eval_every,
+                                  probe=lambda trainer: held_out_reward(plain, trainer.params))
 
   result = {'benchmark': 'partial_rollout', 'steps': args.steps, 'budget': args.budget,
             'max_new_tokens': args.max_new_tokens, 'prompts_per_step': args.prompts,
             'group_size': args.group, 'model': f'd{args.d_model} x {args.n_layers} layers',
-            'a_compact_levels': args.a_compact_levels, 'partial_cache': args.partial_cache}
+            'a_compact_levels': args.a_compact_levels, 'partial_cache': args.partial_cache,
+            'partial_loss': args.partial_loss,
+            'seed': args.seed}
   for name, trainer in trainers.items():
     timed, last = rows[name][args.warmup:], rows[name][-max(args.steps // 4, 1):]
     med = lambda key, timed=timed: round(float(np.median([r.get(key, 0) for r in timed])), 4)
@@ -143,7 +162,20 @@ def main():
         'held_out_reward': round(held_out_reward(plain, trainer.params), 4),
         'compiles_after_warmup': rows[name][-1]['compiles'] - rows[name][args.warmup - 1][
             'compiles']}
+    result[name]['first_step_s'] = round(rows[name][0]['wall_s'], 2)   # compiles
+    if args.eval_every:
+      elapsed = np.cumsum([r['wall_s'] for r in rows[name]])
+      result[name]['curve'] = [(round(float(t), 2), round(r['probe'], 4))
+                               for t, r in zip(elapsed, rows[name]) if 'probe' in r]
     trainer.pool.close()
+  if args.eval_every:
+    target = min(max(r for _, r in result[k]['curve']) for k in trainers)
+    reach = {k: next(t for t, r in result[k]['curve'] if r >= target) for k in trainers}
+    result['target'] = target
+    result['time_to_target_s'] = reach
+    result['b_over_a_time_to_target'] = round(reach['b'] / reach['a'], 3)
+    warm = {k: reach[k] - result[k]['first_step_s'] for k in trainers}   # compilation left out
+    result['b_over_a_time_to_target_after_first_step'] = round(warm['b'] / warm['a'], 3)
   result['held_out_reward_before'] = round(held_out_reward(plain, initial), 4)
   result['b_over_a_step_time'] = round(result['b']['step_s_median']
                                        / result['a']['step_s_median'], 3)

@@ -160,6 +160,10 @@ def get_config():
       # values) | 'step' = kept across the rounds of a step, prefilled again (current policy)
       # at each step's first round | 'off' = prefilled again every round
       partial_cache='keep',
+      # which tokens of a finished group enter the loss: 'fresh' = only those generated in this
+      # step (old log-probs = the sampler's: first ratio 1) | 'all' = every token, each trained
+      # once, its old log-prob the behaviour policy's that sampled it (earlier steps' policies)
+      partial_loss='fresh',
       repeat_ngram=0,           # partial rollouts: end a trajectory whose latest segment repeats
                                 # its token n-grams (partial.REPEAT_RATIO of them; 0 = off)
       repeat_penalty=0.5,       # subtracted from the reward of a trajectory ended that way

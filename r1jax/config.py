@@ -411,6 +411,8 @@ def _validate_partial(r) -> None:
   _require(r.repeat_ngram >= 0, f'rl.repeat_ngram={r.repeat_ngram} must be >= 0 (0 = off)')
   _require(r.partial_cache in ('keep', 'step', 'off'),
            f"rl.partial_cache={r.partial_cache!r} must be 'keep', 'step' or 'off'")
+  _require(r.partial_loss in ('fresh', 'all'),
+           f"rl.partial_loss={r.partial_loss!r} must be 'fresh' or 'all'")
   if not r.partial_rollout_budget:
     _require(r.repeat_ngram == 0, f'rl.repeat_ngram={r.repeat_ngram} needs partial rollouts '
                                   '(rl.partial_rollout_budget > 0), which check each segment')

@@ -252,6 +252,14 @@ def _uniforms(rng, steps: int, rows: int):
       jnp.arange(steps))
 
 
+def _row_uniforms(rng, steps: int, row_ids):
+  """[steps, rows] uniforms where row r's come from fold_in(rng, row_ids[r]) (step i's from
+  fold_in of that with i): a row's draws follow its id, not its place in the batch."""
+  keys = jax.vmap(lambda r: jax.random.fold_in(rng, r))(row_ids.astype(jnp.uint32))
+  draw = lambda i: jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, i)))(keys)
+  return jax.vmap(draw)(jnp.arange(steps))
+
+
 def _decode(params, model, cfg: SamplingConfig, last_logits, cache, key_valid, row_lens,
             uniforms, stop_at, context: int, shards: int, shared=None):
   """The decode loop shared by `sample` and `continue_rows`: token 0 from last_logits [R, V],
@@ -464,7 +472,8 @@ def _shifted(x, count: int):
 
 
 def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_pos, key_valid,
-                  rng, stop_at, *, model_cfg: ModelConfig, cfg: SamplingConfig, shards: int = 1):
+                  rng, row_ids, stop_at, *, model_cfg: ModelConfig, cfg: SamplingConfig, shards: int = 1,
+                  admit: bool = True, shift: bool = True):
   """One round of k1.5 partial rollouts with each row's KV cache kept between rounds: the
   next cfg.max_new_tokens (= the budget b) tokens of R trajectories. Pure; jit with model_cfg,
   cfg static (cfg.group_size must be 1). Finished rows leave the decode batch as in `sample`.
@@ -476,9 +485,13 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
   [R, P], left-padded, prefilled at slots [C - P, C); last_token = its last token). Step i
   forwards the current token at slot C - 1 + i and samples token i from its logits, so the
   last token of a continued row is forwarded first and the new segment follows it as if the
-  trajectory had never stopped (positions count on from last_pos). Returns (Samples [R, b],
+  trajectory had never stopped (positions count on from last_pos). row_ids [R]: the uniforms of
+  row r come from fold_in(rng, row_ids[r]), so a trajectory draws the same numbers from
+  whichever cache row holds it (give each trajectory its own id). Returns (Samples [R, b],
   the cache moved b slots to the left: a row that used its whole budget ends at C - 1 again).
-  stop_at [R] and shards as in `sample`.
+  stop_at [R] and shards as in `sample`. admit=False: no row is new (is_new, prompts and
+  prompt_mask are ignored, and no prompt is prefilled). shift=False: the cache comes back as
+  the decode loop left it, for `join_rows` (a round of new prompts in a narrow cache, C = P).
   """
   rows, prompt_len = prompts.shape
   budget, context = cfg.max_new_tokens, key_valid.shape[1]
@@ -486,16 +499,16 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
   model = Transformer(model_cfg)
   prompt_mask = prompt_mask.astype(bool)
 
-  # New rows: their prompts prefilled at width P and placed at the end of the context.
-  positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=-1) - 1, 0).astype(jnp.int32)
-  causal = jnp.tril(jnp.ones((prompt_len, prompt_len), bool))
-  _, fresh = model.apply({'params': params}, prompts.astype(jnp.int32), positions,
-                         causal[None] & prompt_mask[:, None, :],
-                         cache=KVCache.zeros(model_cfg, rows, prompt_len), cache_index=0)
-  new_rows = is_new.astype(bool)[:, None, None, None]
-  cache = _constrain_cache(jax.tree.map(
-      lambda old, new: jnp.where(new_rows, _placed(new, context - prompt_len, width), old),
-      cache, fresh))
+  if admit:  # new rows: their prompts prefilled at width P and placed at the end of the context
+    positions = jnp.maximum(jnp.cumsum(prompt_mask, axis=-1) - 1, 0).astype(jnp.int32)
+    causal = jnp.tril(jnp.ones((prompt_len, prompt_len), bool))
+    _, fresh = model.apply({'params': params}, prompts.astype(jnp.int32), positions,
+                           causal[None] & prompt_mask[:, None, :],
+                           cache=KVCache.zeros(model_cfg, rows, prompt_len), cache_index=0)
+    new_rows = is_new.astype(bool)[:, None, None, None]
+    cache = _constrain_cache(jax.tree.map(
+        lambda old, new: jnp.where(new_rows, _placed(new, context - prompt_len, width), old),
+        cache, fresh))
 
   # The last token of each row (a new row's last prompt token: written again, identically)
   # at slot C - 1 gives the logits of the segment's first token; then the shared decode loop.
@@ -505,9 +518,29 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
                               cache=cache, cache_index=context - 1)
   samples, _, cache = _decode(params, model, cfg, logits[:, 0].astype(jnp.float32),
                               _constrain_cache(cache), valid, last_pos.astype(jnp.int32) + 1,
-                              _uniforms(rng, budget, rows), stop_at.astype(jnp.int32), context,
+                              _row_uniforms(rng, budget, row_ids), stop_at.astype(jnp.int32),
+                              context,
                               shards)
+  if not shift:
+    return samples, _constrain_cache(cache)
   return samples, _constrain_cache(jax.tree.map(lambda x: _shifted(x, budget), cache))
+
+
+def join_rows(cache, fresh, src, dst, *, budget: int):
+  """Moves rows of a round of new prompts into a kept cache. fresh: the cache of
+  `continue_rows(..., shift=False)` over contexts of P slots ([R', ..., P + b]); cache: a kept
+  [R, ..., C + b] one. Row src[i] of fresh becomes row dst[i] of cache (dst >= R: nothing),
+  fresh slot s at slot s + C - P - b: its context (prompt + the b - 1 tokens forwarded) ends at
+  C - 2, and the next round forwards its last token at C - 1, as `continue_rows` expects.
+  Needs C >= P + b (a trajectory can outlive its first segment)."""
+  slot_axis = CACHE_AXES.index('cache_length')
+
+  def one(old, new):
+    width, fresh_width = old.shape[slot_axis], new.shape[slot_axis]
+    moved = _placed(jnp.take(new, src, axis=0), width - fresh_width - budget, width)
+    return old.at[dst].set(moved, mode='drop')
+
+  return _constrain_cache(jax.tree.map(one, cache, fresh))
 
 
 def prefill_contexts(params, tokens, mask, *, model_cfg: ModelConfig, budget: int):
@@ -527,13 +560,13 @@ def prefill_contexts(params, tokens, mask, *, model_cfg: ModelConfig, budget: in
 
 
 class Continuation:
-  """`continue_rows` and `prefill_contexts` compiled for a mesh and one shape: `rows`
-  trajectories, contexts of `context` slots (rows on the data axes, heads on `tensor`; the
-  cache donated and kept on the devices between rounds). Each compiles once;
-  `num_compiles` counts the traces."""
+  """`continue_rows`, `prefill_contexts` and `join_rows` compiled for a mesh and one shape:
+  `rows` trajectories, contexts of `context` slots (rows on the data axes, heads on `tensor`;
+  the cache donated and kept on the devices between rounds); admit / shift as in
+  `continue_rows`. Each compiles once; `num_compiles` counts the traces."""
 
   def __init__(self, model_cfg: ModelConfig, cfg: SamplingConfig, rows: int, context: int,
-               mesh, rules=sharding.DEFAULT_RULES):
+               mesh, rules=sharding.DEFAULT_RULES, admit: bool = True, shift: bool = True):
     if cfg.group_size != 1:
       raise ValueError(f'Continuation samples one row per trajectory (group_size={cfg.group_size})')
     self.model_cfg, self.cfg, self.mesh, self.rules = model_cfg, cfg, mesh, tuple(rules)
@@ -550,7 +583,12 @@ class Continuation:
 
     def traced_round(*args):
       self.num_compiles += 1   # runs only when jit traces, i.e. compiles
-      return continue_rows(*args, model_cfg=model_cfg, cfg=cfg, shards=shards)
+      return continue_rows(*args, model_cfg=model_cfg, cfg=cfg, shards=shards, admit=admit,
+                           shift=shift)
+
+    def traced_join(cache, fresh, src, dst):
+      self.num_compiles += 1
+      return join_rows(cache, fresh, src, dst, budget=cfg.max_new_tokens)
 
     def traced_prefill(params, tokens, mask):
       self.num_compiles += 1
@@ -561,16 +599,24 @@ class Continuation:
     self._round = jax.jit(
         traced_round, donate_argnums=1,
         in_shardings=(params_sh, self._cache_sh, rows1, rows2, rows2, rows1, rows1, rows2,
-                      sharding.replicated(mesh), rows1),
+                      sharding.replicated(mesh), rows1, rows1),
         out_shardings=(samples_sh, self._cache_sh))
     self._prefill = jax.jit(traced_prefill, in_shardings=(params_sh, rows2, rows2),
                             out_shardings=self._cache_sh)
     self._empty = jax.jit(lambda: KVCache.zeros(model_cfg, *shape[:1], shape[2]),
                           out_shardings=self._cache_sh)
+    self._join = jax.jit(traced_join, donate_argnums=0, out_shardings=self._cache_sh)
 
   def empty(self) -> KVCache:
     """A zero cache (every row new in the first round)."""
     return self._empty()
+
+  def join(self, cache, fresh, src, dst) -> KVCache:
+    """`join_rows` into this shape's kept `cache` (donated) from another Continuation's
+    unshifted `fresh` cache; src / dst: host int arrays of length `rows` (dst = rows: none)."""
+    put = lambda x: jax.device_put(np.asarray(x, np.int32), sharding.replicated(self.mesh))
+    with sharding.use_mesh(self.mesh, self.rules):
+      return self._join(cache, fresh, put(src), put(dst))
 
   def prefill(self, params, tokens, mask) -> KVCache:
     """`prefill_contexts` of host [rows, context] contexts."""
@@ -579,7 +625,7 @@ class Continuation:
       return self._prefill(params, put(tokens), put(mask))
 
   def __call__(self, params, cache, is_new, prompts, prompt_mask, last_token, last_pos,
-               key_valid, rng, stop_at):
+               key_valid, rng, row_ids, stop_at):
     """Host arrays in (rows as `continue_rows`), (Samples, cache) out; `cache` is donated."""
     put = lambda x, dtype=None: sharding.put_batch(np.asarray(x, dtype), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
@@ -587,4 +633,4 @@ class Continuation:
                          put(prompt_mask, bool), put(last_token, np.int32),
                          put(last_pos, np.int32), put(key_valid, bool),
                          jax.device_put(rng, sharding.replicated(self.mesh)),
-                         put(stop_at, np.int32))
+                         put(row_ids, np.int32), put(stop_at, np.int32))

@@ -48,7 +48,9 @@ def test_continued_greedy_trajectory_equals_an_uninterrupted_one(tokenizer, base
 @pytest.mark.parametrize('mode', MODES)
 def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer, base_params,
                                                              mode):
-  config = _partial_config(partial_cache=mode)
+  # a small step: with 'keep' the carried context's keys and values are one update stale, and
+  # a large update moves the sampler's CDF enough to flip a token of the resumed run
+  config = _partial_config(partial_cache=mode, learning_rate=1e-3)
   straight = _trainer(config, tokenizer, base_params)
   straight.target_length = _long_member
   seen = []
@@ -105,6 +107,27 @@ def test_unfinished_trajectories_cross_steps_and_checkpoints(tmp_path, tokenizer
   resumed.pool.close()
 
 
+def test_partial_loss_all_trains_every_token_of_a_finished_group(tokenizer, base_params):
+  """rl.partial_loss='all': the step-1 groups of the scenario above put all 14 of their tokens
+  in the loss (the long sample's six from step 0 and the samples that ended in step 0), each
+  with the sampler's log-prob as its old one; 'fresh' only this step's two."""
+  masks = {}
+  for loss in ('fresh', 'all'):
+    trainer = _trainer(_partial_config(partial_loss=loss), tokenizer, base_params)
+    trainer.target_length = _long_member
+    seen = []
+    collect = trainer.collect
+    trainer.collect = lambda step: seen.append(collect(step)) or seen[-1]
+    trainer.step()
+    trainer.step()
+    trainer.pool.close()
+    ro = seen[-1][0]
+    assert list(ro.lengths) == [2, 8, 2, 2]
+    masks[loss] = trainer.loss_mask(ro)
+  np.testing.assert_array_equal(masks['all'], ro.mask)
+  assert masks['all'].sum() == 14 and masks['fresh'].sum() == 2
+
+
 def test_repeated_text_ends_a_trajectory_with_a_penalty(tokenizer, base_params):
   config = _partial_config(stop_on_eos=False, repeat_ngram=1, repeat_penalty=0.25,
                            partial_cache='off')   # the re-prefilling sampler is patched below
@@ -145,8 +168,10 @@ def test_no_recompiles_after_warm_up(tokenizer, base_params, mode):
   assert max(r['partial_carried'] for r in rows) > 0
   if mode == 'off':
     assert trainer.partial_sampler.num_compiles == 1
-  else:   # the round, and with 'step' the prefill of each step's carried contexts
-    assert trainer.kept_cache.fn.num_compiles == (1 if mode == 'keep' else 2)
+  else:   # the carried round, the join of new trajectories that go on, and with 'step' the
+    # prefill of each step's carried contexts; the round of new prompts
+    assert trainer.kept_cache.fn.num_compiles == (2 if mode == 'keep' else 3)
+    assert trainer.kept_cache.fresh.num_compiles == 1
     assert trainer.kept_cache.prefills == (0 if mode == 'keep' else 3)
 
 
@@ -179,10 +204,12 @@ def test_rows_joining_the_kept_cache_continue_as_if_uninterrupted():
   prompts, mask = _prompts([5, 3, 6], prompt_len, seed=3)
   cfg = sampling.SamplingConfig(max_new_tokens=new, temperature=0.0, stop_ids=(1,), pad_id=pad)
   mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
-  fn = sampling.Continuation(CFG, sampling.SamplingConfig(
-      max_new_tokens=budget, temperature=0.0, stop_ids=(1,), pad_id=pad), rows=2,
-      context=prompt_len + partial.prefix_width(new, budget), mesh=mesh)
-  kept = partial.KeptCache(fn, capacity=3, pad_id=pad)
+  segment = sampling.SamplingConfig(max_new_tokens=budget, temperature=0.0, stop_ids=(1,),
+                                    pad_id=pad)
+  fn = sampling.Continuation(CFG, segment, rows=2, admit=False, mesh=mesh,
+                             context=prompt_len + partial.prefix_width(new, budget))
+  fresh = sampling.Continuation(CFG, segment, rows=2, context=prompt_len, mesh=mesh, shift=False)
+  kept = partial.KeptCache(fn, fresh, capacity=3, pad_id=pad)
   buf = partial.empty(3, new, pad)
   stop_after = {0: 0, 1: 4, 2: 0}   # trajectory 1 emits the stop id as its 4th token
   started = []
@@ -206,6 +233,35 @@ def test_rows_joining_the_kept_cache_continue_as_if_uninterrupted():
   np.testing.assert_allclose(buf.logprobs, straight.logprobs, atol=1e-5)
 
 
+def test_a_trajectory_draws_the_same_numbers_from_any_cache_row():
+  """Sampled (temperature 1): the same three prompts in permuted cache rows, each keeping its
+  row id, give each prompt the same tokens and log-probs; with the ids left in row order they
+  do not (the draws would follow the row)."""
+  prompt_len, budget = 6, 5
+  prompts, mask = _prompts([5, 3, 6], prompt_len, seed=4)
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  fn = sampling.Continuation(CFG, sampling.SamplingConfig(max_new_tokens=budget, pad_id=0),
+                             rows=3, context=prompt_len, mesh=mesh, shift=False)
+  real = mask.sum(axis=1)
+
+  def run(order, ids):
+    valid = np.arange(prompt_len)[None, :] >= prompt_len - real[order][:, None]
+    out, _ = fn(_params(), fn.empty(), np.ones(3, bool), prompts[order], mask[order],
+                prompts[order, -1], real[order] - 1, valid, jax.random.key(5), ids,
+                np.zeros(3, np.int32))
+    out = jax.device_get(out)
+    back = np.argsort(order)
+    return out.tokens[back], out.logprobs[back]
+
+  ids = np.array([10, 11, 12], np.int32)
+  tokens, logprobs = run(np.arange(3), ids)
+  order = np.array([2, 0, 1])
+  moved_tokens, moved_logprobs = run(order, ids[order])
+  np.testing.assert_array_equal(tokens, moved_tokens)
+  np.testing.assert_allclose(logprobs, moved_logprobs, atol=1e-5)
+  assert not np.array_equal(tokens, run(order, ids)[0])
+
+
 def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
   trainer = _trainer(_config(), tokenizer, base_params)
   assert trainer.state.partial is None and not hasattr(trainer, 'partial_sampler')
@@ -220,9 +276,10 @@ def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
 
 @pytest.mark.parametrize('fields', [dict(partial_rollout_budget=9), dict(repeat_ngram=2),
                                     dict(partial_rollout_budget=3, dynamic_sampling=True),
-                                    dict(partial_rollout_budget=3, partial_cache='always')])
+                                    dict(partial_rollout_budget=3, partial_cache='always'),
+                                    dict(partial_rollout_budget=3, partial_loss='some')])
 def test_validation_names_the_fix(fields):
   from r1jax import config as config_lib
   config = _partial_config(**{'partial_rollout_budget': 0, **fields})
-  with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram|rl.partial_cache'):
+  with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram|rl.partial_cache|rl.partial_loss'):
     config_lib.validate(config, 1)

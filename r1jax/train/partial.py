@@ -25,8 +25,8 @@ continued by the updated policy.
 
 What enters the loss (§2.6.2 and Figure 3b, paraphrased: only the current iteration needs
 on-policy computation; earlier segments are reused from the replay buffer, not re-rolled
-out; segments may be left out of the loss): only the tokens generated during the
-current RL step (`born == step`), by the policy being updated. Their old log-probs are the
+out; segments may be left out of the loss), with rl.partial_loss='fresh' (the default): only
+the tokens generated during the current RL step (`born == step`), by the policy being updated. Their old log-probs are the
 sampler's, so the first update's ratio is exactly 1 and no stale behaviour policy enters a
 ratio. Segments from earlier steps are context only (teacher-forced prefix, not in the loss
 and not in any ratio). The whole trajectory's reward scores it, and the group baseline uses
@@ -35,7 +35,8 @@ tokens left. The cost of that choice: a sample that finished early in a slow gro
 the group its baseline but no gradient of its own; the alternative (every segment in the
 loss with the stored behaviour log-probs as old policy) would put off-policy ratios into
 the clipped surrogate, which k1.5's objective (old policy = the iteration's policy) does not
-have.
+have. rl.partial_loss='all' takes that alternative: every token of a finished group is trained
+once, against the log-prob of the policy that sampled it.
 
 Repeated text (rl.repeat_ngram = n > 0): after each round, a trajectory whose latest b tokens
 have more than REPEAT_RATIO of their token n-grams repeated (data.rejection.repetition_ratio)
@@ -45,6 +46,7 @@ import flax.struct
 import jax
 import numpy as np
 
+from r1jax import sampling
 from r1jax.data.rejection import repetition_ratio
 
 REPEAT_RATIO = 0.5   # share of repeated n-grams in the latest segment that ends a trajectory
@@ -162,18 +164,27 @@ def release(buf: Buffer, rows, pad_id: int) -> Buffer:
 
 
 class KeptCache:
-  """The KV cache of the running trajectories kept between rounds (rl.partial_cache 'keep' or
-  'step'; `sampling.Continuation`): sampler row `slot_of[r]` holds buffer row r's context,
-  right-aligned to the context width C = P + prefix_width. A round forwards each continued
-  row's last token first, so only its new segment costs decode steps: nothing is prefilled
-  again, except the new prompts (at width P). A continued row without a kept cache (the first
-  round after a restore: the cache is not in the checkpoint; every step's first round with
-  'step') makes that round prefill every running row's whole context again, as with 'off'."""
+  """The KV caches of the running trajectories kept between rounds (rl.partial_cache 'keep' or
+  'step'; `sampling.Continuation`), in two widths:
+    fresh (`fresh`, contexts of P slots): a round's new prompts, prefilled and decoded for b
+      tokens in a [R, ..., P + b] cache;
+    carried (`fn`, contexts of C = P + prefix_width slots): the trajectories continued from an
+      earlier round, each right-aligned in a [R, ..., C + b] cache; sampler row `slot_of[r]`
+      holds buffer row r. A round forwards each row's last token first, so only its new
+      segment costs decode steps: nothing is prefilled again.
+  After a round (`settle`), the new trajectories that go on are moved into free rows of the
+  carried cache (`join_rows`, a copy on the devices). Most of a round's rows are new and end
+  within their first segment: in the narrow cache their decode steps read P + b slots instead
+  of C + b (attention over the cache is most of a decode step's cost on a CPU).
+  A continued row without a kept cache (the first round after a restore: the cache is not in
+  the checkpoint; every step's first round with 'step') makes that round prefill every
+  continued row's whole context again, as with 'off'."""
 
-  def __init__(self, continuation, capacity: int, pad_id: int):
-    self.fn, self.pad_id = continuation, pad_id
-    self.cache = None
-    self.slot_of = np.full(capacity, -1, np.int64)   # buffer row -> sampler row (-1 = none)
+  def __init__(self, continuation, fresh, capacity: int, pad_id: int):
+    self.fn, self.fresh, self.pad_id = continuation, fresh, pad_id
+    self.cache = self.fresh_cache = None
+    self.slot_of = np.full(capacity, -1, np.int64)   # buffer row -> carried sampler row
+    self.joining = None   # (fresh cache, buffer rows, their fresh rows) of the last round
     self.prefills = 0   # rounds that prefilled whole contexts again
 
   def drop(self) -> None:
@@ -182,11 +193,64 @@ class KeptCache:
   def round(self, params, buf: Buffer, live, prompt_tokens, prompt_mask, rng, stop_at):
     """Host Samples of the next segment of each `live` buffer row (in that order);
     prompt_tokens / prompt_mask [len(live), P]: their prompts; stop_at [len(live)]."""
+    live = np.asarray(live)
+    new = buf.lengths[live] == 0
+    parts = []   # a trajectory's draws follow its buffer row (row_ids), not its cache row
+    if (~new).any():
+      parts.append((~new, self._continue(params, buf, live[~new], prompt_tokens[~new],
+                                         prompt_mask[~new], rng, stop_at[~new])))
+    if new.any():
+      parts.append((new, self._start(params, live[new], prompt_tokens[new], prompt_mask[new],
+                                     rng, stop_at[new])))
+    if not parts:
+      budget = self.fn.cfg.max_new_tokens
+      return sampling.Samples(tokens=np.zeros((0, budget), np.int32),
+                              logprobs=np.zeros((0, budget), np.float32),
+                              mask=np.zeros((0, budget), bool), lengths=np.zeros(0, np.int32),
+                              stopped=np.zeros(0, bool))
+    out = jax.tree.map(lambda x: np.zeros((len(live),) + x.shape[1:], x.dtype), parts[0][1])
+    for which, host in parts:
+      for field, part in zip(jax.tree.leaves(out), jax.tree.leaves(host)):
+        field[which] = part
+    return out
+
+  def _idle_stop(self, rows: int) -> np.ndarray:
+    """stop_at of sampler rows without a trajectory: stop at once (if there is a stop id)."""
+    return np.full(rows, 1 if self.fn.cfg.stop_ids else 0, np.int32)
+
+  def _row_ids(self, rows: int, slot, live) -> np.ndarray:
+    """Each sampler row's id for its uniforms: the buffer row it holds (idle: past them)."""
+    ids = len(self.slot_of) + np.arange(rows, dtype=np.int32)
+    ids[slot] = live
+    return ids
+
+  def _start(self, params, live, prompt_tokens, prompt_mask, rng, stop_at):
+    """New trajectories' first segment, in the fresh cache (kept for `settle`)."""
+    rows, prompt_len = self.fresh.rows, prompt_tokens.shape[1]
+    slot = np.arange(len(live))
+    prompts = np.full((rows, prompt_len), self.pad_id, np.int32)
+    mask = np.zeros((rows, prompt_len), bool)
+    prompts[slot], mask[slot] = prompt_tokens, prompt_mask
+    real = prompt_mask.sum(axis=1)
+    key_valid = np.zeros((rows, prompt_len), bool)
+    key_valid[slot] = np.arange(prompt_len)[None, :] >= prompt_len - real[:, None]
+    last_pos = np.zeros(rows, np.int32)
+    last_pos[slot] = real - 1
+    row_stop = self._idle_stop(rows)
+    row_stop[slot] = stop_at
+    cache = self.fresh.empty() if self.fresh_cache is None else self.fresh_cache
+    self.fresh_cache = None   # donated
+    samples, cache = self.fresh(params, cache, np.ones(rows, bool), prompts, mask,
+                                prompts[:, -1], last_pos, key_valid, rng,
+                                self._row_ids(rows, slot, live), row_stop)
+    self.joining = (cache, live, slot)
+    return jax.tree.map(lambda x: np.asarray(x)[slot], jax.device_get(samples))
+
+  def _continue(self, params, buf: Buffer, live, prompt_tokens, prompt_mask, rng, stop_at):
+    """Continued trajectories' next segment, from the carried cache (prefilled again first if
+    a row has none)."""
     rows, context, budget = self.fn.rows, self.fn.context, self.fn.cfg.max_new_tokens
-    prompt_len = prompt_tokens.shape[1]
-    continued = buf.lengths[live] > 0
-    refresh = self.cache is None and continued.any() or (
-        continued & (self.slot_of[live] < 0)).any()
+    refresh = self.cache is None or (self.slot_of[live] < 0).any()
     if refresh:
       self.slot_of[:] = -1
       self.prefills += 1
@@ -196,39 +260,48 @@ class KeptCache:
       if self.slot_of[r] < 0:
         self.slot_of[r] = next(free)
     slot = self.slot_of[live]
-
-    is_new = np.ones(rows, bool)          # idle sampler rows: an empty "prompt", forced to stop
-    prompts = np.full((rows, prompt_len), self.pad_id, np.int32)
-    mask = np.zeros((rows, prompt_len), bool)
-    last_token = np.full(rows, self.pad_id, np.int32)
-    last_pos = np.zeros(rows, np.int32)
-    key_valid = np.zeros((rows, context), bool)
-    row_stop = np.full(rows, 1 if self.fn.cfg.stop_ids else 0, np.int32)
-    row_stop[slot] = stop_at
     real = prompt_mask.sum(axis=1) + buf.lengths[live]   # context tokens of each live row
+    key_valid = np.zeros((rows, context), bool)
+    key_valid[:, -1] = True   # idle rows attend to their own slot only
+    key_valid[slot] = np.arange(context)[None, :] >= context - real[:, None]
+    last_token = np.full(rows, self.pad_id, np.int32)
+    last_token[slot] = buf.tokens[live, buf.lengths[live] - 1]
+    last_pos = np.zeros(rows, np.int32)
+    last_pos[slot] = real - 1
+    row_stop = self._idle_stop(rows)
+    row_stop[slot] = stop_at
     if refresh:
       tokens, ctx_mask = contexts(buf, live, prompt_tokens, prompt_mask, self.pad_id, budget)
       full = np.full((rows, context), self.pad_id, np.int32)
       full_mask = np.zeros((rows, context), bool)
       full[slot], full_mask[slot] = tokens, ctx_mask
       self.cache = self.fn.prefill(params, full, full_mask)
-      is_new[slot] = False
-      key_valid[slot], last_token[slot] = ctx_mask, tokens[:, -1]
-    else:
-      if self.cache is None:
-        self.cache = self.fn.empty()
-      is_new[slot] = ~continued
-      prompts[slot], mask[slot] = prompt_tokens, prompt_mask
-      key_valid[slot] = np.arange(context)[None, :] >= context - real[:, None]
-      last_token[slot] = np.where(
-          continued, buf.tokens[live, np.maximum(buf.lengths[live] - 1, 0)], prompt_tokens[:, -1])
-    last_pos[slot] = real - 1
-    samples, self.cache = self.fn(params, self.cache, is_new, prompts, mask, last_token,
-                                  last_pos, key_valid, rng, row_stop)
+    no_prompt = np.zeros((rows, 1), np.int32)   # admit=False: no row is new
+    samples, self.cache = self.fn(params, self.cache, np.zeros(rows, bool), no_prompt,
+                                  no_prompt.astype(bool), last_token, last_pos, key_valid, rng,
+                                  self._row_ids(rows, slot, live), row_stop)
     return jax.tree.map(lambda x: np.asarray(x)[slot], jax.device_get(samples))
 
   def settle(self, buf: Buffer) -> None:
-    """After `append`: rows that ended (or left the buffer) give their sampler row back."""
+    """After `append`: rows that ended (or left the buffer) give their carried row back, and
+    the round's new trajectories that go on move from the fresh cache into free ones."""
+    going = running(buf)
     ended = np.ones(len(self.slot_of), bool)
-    ended[running(buf)] = False
+    ended[going] = False
     self.slot_of[ended] = -1
+    if self.joining is None:
+      return
+    self.fresh_cache, rows, fresh_rows = self.joining
+    self.joining = None
+    on = np.isin(rows, going)
+    if not on.any():
+      return
+    count = self.fn.rows
+    taken = set(self.slot_of[self.slot_of >= 0].tolist())
+    free = [s for s in range(count) if s not in taken][:on.sum()]
+    src, dst = np.zeros(count, np.int32), np.full(count, count, np.int32)
+    src[:len(free)], dst[:len(free)] = fresh_rows[on], free
+    self.slot_of[rows[on]] = free
+    if self.cache is None:
+      self.cache = self.fn.empty()
+    self.cache = self.fn.join(self.cache, self.fresh_cache, src, dst)

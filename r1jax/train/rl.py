@@ -374,7 +374,10 @@ class GRPOTrainer:
                                                            rl_cfg.partial_rollout_budget)
         rows = rl_cfg.prompts_per_step * rl_cfg.group_size
         self.kept_cache = partial.KeptCache(
-            sampling.Continuation(self.model_cfg, segment, rows, context, mesh, self.rules),
+            sampling.Continuation(self.model_cfg, segment, rows, context, mesh, self.rules,
+                                  admit=False),
+            sampling.Continuation(self.model_cfg, segment, rows, rl_cfg.prompt_len, mesh,
+                                  self.rules, shift=False),
             2 * rows, self.tokenizer.pad_id)
     prefix = None if self.prefix is None else jnp.asarray(self.prefix, jnp.int32)
     with sharding.use_mesh(mesh, self.rules):
@@ -596,8 +599,8 @@ class GRPOTrainer:
     loss_mask = ro.mask.astype(np.float32)
     if self.rl.mask_truncated:  # DAPO: a cut-off answer says nothing about how to end
       loss_mask = loss_mask * ro.stopped[:, None]
-    if ro.fresh is not None:  # partial rollouts: earlier steps' segments are context only
-      loss_mask = loss_mask * ro.fresh
+    if ro.fresh is not None and self.rl.partial_loss == 'fresh':
+      loss_mask = loss_mask * ro.fresh   # partial rollouts: earlier steps' tokens are context
     return loss_mask
 
   def device_batches(self, ro: Rollout, plan: list) -> list:
