@@ -472,8 +472,8 @@ def _shifted(x, count: int):
 
 
 def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_pos, key_valid,
-                  rng, row_ids, stop_at, *, model_cfg: ModelConfig, cfg: SamplingConfig, shards: int = 1,
-                  admit: bool = True, shift: bool = True):
+                  rng, row_ids, stop_at, *, model_cfg: ModelConfig, cfg: SamplingConfig,
+                  shards: int = 1, admit: bool = True, shift: bool = True):
   """One round of k1.5 partial rollouts with each row's KV cache kept between rounds: the
   next cfg.max_new_tokens (= the budget b) tokens of R trajectories. Pure; jit with model_cfg,
   cfg static (cfg.group_size must be 1). Finished rows leave the decode batch as in `sample`.
@@ -519,8 +519,7 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
   samples, _, cache = _decode(params, model, cfg, logits[:, 0].astype(jnp.float32),
                               _constrain_cache(cache), valid, last_pos.astype(jnp.int32) + 1,
                               _row_uniforms(rng, budget, row_ids), stop_at.astype(jnp.int32),
-                              context,
-                              shards)
+                              context, shards)
   if not shift:
     return samples, _constrain_cache(cache)
   return samples, _constrain_cache(jax.tree.map(lambda x: _shifted(x, budget), cache))

@@ -26,9 +26,9 @@ continued by the updated policy.
 What enters the loss (§2.6.2 and Figure 3b, paraphrased: only the current iteration needs
 on-policy computation; earlier segments are reused from the replay buffer, not re-rolled
 out; segments may be left out of the loss), with rl.partial_loss='fresh' (the default): only
-the tokens generated during the current RL step (`born == step`), by the policy being updated. Their old log-probs are the
-sampler's, so the first update's ratio is exactly 1 and no stale behaviour policy enters a
-ratio. Segments from earlier steps are context only (teacher-forced prefix, not in the loss
+the tokens generated during the current RL step (`born == step`), by the policy being
+updated. Their old log-probs are the sampler's, so the first update's ratio is exactly 1 and
+no stale behaviour policy enters a ratio. Segments from earlier steps are context only (teacher-forced prefix, not in the loss
 and not in any ratio). The whole trajectory's reward scores it, and the group baseline uses
 every sample of the group — also those that ended in an earlier step and so have no loss
 tokens left. The cost of that choice: a sample that finished early in a slow group gives
