@@ -149,8 +149,7 @@ def main():
             'max_new_tokens': args.max_new_tokens, 'prompts_per_step': args.prompts,
             'group_size': args.group, 'model': f'd{args.d_model} x {args.n_layers} layers',
             'a_compact_levels': args.a_compact_levels, 'partial_cache': args.partial_cache,
-            'partial_loss': args.partial_loss,
-            'seed': args.seed}
+            'partial_loss': args.partial_loss, 'seed': args.seed}
   for name, trainer in trainers.items():
     timed, last = rows[name][args.warmup:], rows[name][-max(args.steps // 4, 1):]
     med = lambda key, timed=timed: round(float(np.median([r.get(key, 0) for r in timed])), 4)

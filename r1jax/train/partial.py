@@ -28,8 +28,8 @@ on-policy computation; earlier segments are reused from the replay buffer, not r
 out; segments may be left out of the loss), with rl.partial_loss='fresh' (the default): only
 the tokens generated during the current RL step (`born == step`), by the policy being
 updated. Their old log-probs are the sampler's, so the first update's ratio is exactly 1 and
-no stale behaviour policy enters a ratio. Segments from earlier steps are context only (teacher-forced prefix, not in the loss
-and not in any ratio). The whole trajectory's reward scores it, and the group baseline uses
+no stale behaviour policy enters a ratio. Segments from earlier steps are context only
+(teacher-forced prefix, not in the loss and not in any ratio). The whole trajectory's reward scores it, and the group baseline uses
 every sample of the group — also those that ended in an earlier step and so have no loss
 tokens left. The cost of that choice: a sample that finished early in a slow group gives
 the group its baseline but no gradient of its own; the alternative (every segment in the
@@ -218,6 +218,11 @@ class KeptCache:
     """stop_at of sampler rows without a trajectory: stop at once (if there is a stop id)."""
     return np.full(rows, 1 if self.fn.cfg.stop_ids else 0, np.int32)
 
+  def _free_rows(self) -> list:
+    """Carried-cache rows that hold no running trajectory."""
+    taken = set(self.slot_of[self.slot_of >= 0].tolist())
+    return [s for s in range(self.fn.rows) if s not in taken]
+
   def _row_ids(self, rows: int, slot, live) -> np.ndarray:
     """Each sampler row's id for its uniforms: the buffer row it holds (idle: past them)."""
     ids = len(self.slot_of) + np.arange(rows, dtype=np.int32)
@@ -254,11 +259,8 @@ class KeptCache:
     if refresh:
       self.slot_of[:] = -1
       self.prefills += 1
-    taken = set(self.slot_of[live][self.slot_of[live] >= 0].tolist())
-    free = iter(s for s in range(rows) if s not in taken)
-    for r in live:
-      if self.slot_of[r] < 0:
-        self.slot_of[r] = next(free)
+    unplaced = live[self.slot_of[live] < 0]
+    self.slot_of[unplaced] = self._free_rows()[:len(unplaced)]
     slot = self.slot_of[live]
     real = prompt_mask.sum(axis=1) + buf.lengths[live]   # context tokens of each live row
     key_valid = np.zeros((rows, context), bool)
@@ -297,8 +299,7 @@ class KeptCache:
     if not on.any():
       return
     count = self.fn.rows
-    taken = set(self.slot_of[self.slot_of >= 0].tolist())
-    free = [s for s in range(count) if s not in taken][:on.sum()]
+    free = self._free_rows()[:on.sum()]
     src, dst = np.zeros(count, np.int32), np.full(count, count, np.int32)
     src[:len(free)], dst[:len(free)] = fresh_rows[on], free
     self.slot_of[rows[on]] = free
