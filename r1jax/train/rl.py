@@ -394,8 +394,10 @@ class GRPOTrainer:
                           prefix, rl_cfg),
           in_shardings=(params_sh, self.batch_shardings, repl, params_sh),
           out_shardings=(params_sh, repl), donate_argnums=3)
+      # the state is donated; the summed gradients are not (no output has their place, and
+      # donating them only made XLA warn that it could not use them)
       self.apply_chunks = jax.jit(make_apply_chunks(self.tx, self.schedule),
-                                  out_shardings=(self.shardings, repl), donate_argnums=(0, 1))
+                                  out_shardings=(self.shardings, repl), donate_argnums=0)
       self.zero_grads = jax.jit(lambda p: jax.tree.map(jnp.zeros_like, p),
                                 out_shardings=params_sh)
       self.score = jax.jit(make_score_fn(self.model_cfg, rl_cfg.prompt_len, rl_cfg.temperature,
