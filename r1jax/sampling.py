@@ -49,8 +49,8 @@ import numpy as np
 
 from r1jax import sharding
 from r1jax.data import pipeline
-from r1jax.models.transformer import (CACHE_AXES, KVCache, ModelConfig, Transformer, init_params,
-                                      prefix_cache)
+from r1jax.models.transformer import (KVCache, ModelConfig, Transformer, init_params,
+                                      map_cache, prefix_cache)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +171,7 @@ def _is_stop(token, stop_ids):
 # ---------------------------------------------------------------------------- the sampler
 
 def _constrain_cache(cache: KVCache) -> KVCache:
-  return jax.tree.map(lambda x: nn.with_logical_constraint(x, CACHE_AXES), cache)
+  return map_cache(lambda axes, x: nn.with_logical_constraint(x, axes), cache)
 
 
 def phase_sizes(rows: int, cfg: SamplingConfig, shards: int = 1) -> list[int]:
@@ -212,8 +212,8 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   prompt_lens = jnp.repeat(jnp.sum(prompt_mask, axis=-1, dtype=jnp.int32), group)   # [R]
   shared = None
   if prefix_len and cfg.share_prefix:  # the shared prefix once; the rows keep the rest
-    shared = jax.tree.map(lambda x: nn.with_logical_constraint(x, (None, *CACHE_AXES[1:])),
-                          prefix_cache(model_cfg, params, prompts[0, :prefix_len]))
+    shared = map_cache(lambda axes, x: nn.with_logical_constraint(x, (None, *axes[1:])),
+                       prefix_cache(model_cfg, params, prompts[0, :prefix_len]))
     prompts, prompt_mask, positions = (x[:, prefix_len:] for x in (prompts, prompt_mask,
                                                                    positions))
   batch, prompt_len = prompts.shape
@@ -227,12 +227,11 @@ def _sample(params, prompts, prompt_mask, rng, model_cfg: ModelConfig, cfg: Samp
   last_logits = logits[:, -1].astype(jnp.float32)  # left padding: the last slot is real
 
   # G copies per prompt, made here so that a group stays on its prompt's shard.
-  slot_axis = CACHE_AXES.index('cache_length')
-  def grow(x):  # [B, ..., P, ...] -> [B*G, ..., P + N, ...]
+  def grow(axes, x):  # [B, ..., P, ...] -> [B*G, ..., P + N, ...]
     pad = [(0, 0)] * x.ndim
-    pad[slot_axis] = (0, new)
+    pad[axes.index('cache_length')] = (0, new)
     return jnp.pad(jnp.repeat(x, group, axis=0), pad)
-  cache = _constrain_cache(jax.tree.map(grow, prompt_cache))
+  cache = _constrain_cache(map_cache(grow, prompt_cache))
   last_logits = nn.with_logical_constraint(
       jnp.repeat(last_logits, group, axis=0), ('act_batch', 'act_vocab'))
   prompt_valid = nn.with_logical_constraint(
@@ -456,19 +455,20 @@ def _check_prefix(prompts, prompt_mask, prefix_len: int):
 
 # ---------------------------------------------------------------------------- continuation
 
-def _placed(x, offset: int, width: int):
-  """A [..., T, ...] cache array placed at slots [offset, offset + T) of a `width`-slot one."""
-  slot_axis = CACHE_AXES.index('cache_length')
+def _placed(axes, x, offset: int, width: int):
+  """A [..., T, ...] cache array (logical `axes`) placed at slots [offset, offset + T) of a
+  `width`-slot one."""
+  slot_axis = axes.index('cache_length')
   pad = [(0, 0)] * x.ndim
   pad[slot_axis] = (offset, width - offset - x.shape[slot_axis])
   return jnp.pad(x, pad)
 
 
-def _shifted(x, count: int):
+def _shifted(axes, x, count: int):
   """A cache array with its slots moved `count` to the left (the last `count` zeroed)."""
-  slot_axis = CACHE_AXES.index('cache_length')
+  slot_axis = axes.index('cache_length')
   kept = jax.lax.slice_in_dim(x, count, x.shape[slot_axis], axis=slot_axis)
-  return _placed(kept, 0, x.shape[slot_axis])
+  return _placed(axes, kept, 0, x.shape[slot_axis])
 
 
 def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_pos, key_valid,
@@ -506,8 +506,9 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
                            causal[None] & prompt_mask[:, None, :],
                            cache=KVCache.zeros(model_cfg, rows, prompt_len), cache_index=0)
     new_rows = is_new.astype(bool)[:, None, None, None]
-    cache = _constrain_cache(jax.tree.map(
-        lambda old, new: jnp.where(new_rows, _placed(new, context - prompt_len, width), old),
+    cache = _constrain_cache(map_cache(
+        lambda axes, old, new: jnp.where(new_rows, _placed(axes, new, context - prompt_len,
+                                                           width), old),
         cache, fresh))
 
   # The last token of each row (a new row's last prompt token: written again, identically)
@@ -522,7 +523,7 @@ def continue_rows(params, cache, is_new, prompts, prompt_mask, last_token, last_
                               context, shards)
   if not shift:
     return samples, _constrain_cache(cache)
-  return samples, _constrain_cache(jax.tree.map(lambda x: _shifted(x, budget), cache))
+  return samples, _constrain_cache(map_cache(lambda axes, x: _shifted(axes, x, budget), cache))
 
 
 def join_rows(cache, fresh, src, dst, *, budget: int):
@@ -532,14 +533,13 @@ def join_rows(cache, fresh, src, dst, *, budget: int):
   fresh slot s at slot s + C - P - b: its context (prompt + the b - 1 tokens forwarded) ends at
   C - 2, and the next round forwards its last token at C - 1, as `continue_rows` expects.
   Needs C >= P + b (a trajectory can outlive its first segment)."""
-  slot_axis = CACHE_AXES.index('cache_length')
-
-  def one(old, new):
+  def one(axes, old, new):
+    slot_axis = axes.index('cache_length')
     width, fresh_width = old.shape[slot_axis], new.shape[slot_axis]
-    moved = _placed(jnp.take(new, src, axis=0), width - fresh_width - budget, width)
+    moved = _placed(axes, jnp.take(new, src, axis=0), width - fresh_width - budget, width)
     return old.at[dst].set(moved, mode='drop')
 
-  return _constrain_cache(jax.tree.map(one, cache, fresh))
+  return _constrain_cache(map_cache(one, cache, fresh))
 
 
 def prefill_contexts(params, tokens, mask, *, model_cfg: ModelConfig, budget: int):
@@ -574,10 +574,11 @@ class Continuation:
     boxed = jax.eval_shape(lambda: init_params(model_cfg, jax.random.key(0), boxed=True))
     params_sh = sharding.logical_shardings(boxed, mesh, self.rules)
     rows2, rows1 = sharding.batch_sharding(mesh, 2), sharding.batch_sharding(mesh, 1)
-    shape = (rows, model_cfg.n_kv_heads, context + cfg.max_new_tokens, model_cfg.head_size)
-    one = jax.sharding.NamedSharding(
-        mesh, sharding.logical_to_spec(CACHE_AXES, shape, mesh, self.rules))
-    self._cache_sh = KVCache(k=(one,) * model_cfg.n_layers, v=(one,) * model_cfg.n_layers)
+    width = context + cfg.max_new_tokens
+    self._cache_sh = map_cache(
+        lambda axes, x: jax.sharding.NamedSharding(
+            mesh, sharding.logical_to_spec(axes, x.shape, mesh, self.rules)),
+        jax.eval_shape(lambda: KVCache.zeros(model_cfg, rows, width)))
     shards = sharding.data_parallel_size(mesh)
 
     def traced_round(*args):
@@ -602,7 +603,7 @@ class Continuation:
         out_shardings=(samples_sh, self._cache_sh))
     self._prefill = jax.jit(traced_prefill, in_shardings=(params_sh, rows2, rows2),
                             out_shardings=self._cache_sh)
-    self._empty = jax.jit(lambda: KVCache.zeros(model_cfg, *shape[:1], shape[2]),
+    self._empty = jax.jit(lambda: KVCache.zeros(model_cfg, rows, width),
                           out_shardings=self._cache_sh)
     self._join = jax.jit(traced_join, donate_argnums=0, out_shardings=self._cache_sh)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from r1jax.models import (KVCache, ModelConfig, Transformer, causal_mask, count_params,
-                          forward, forward_with_prefix, init_params)
+                          forward, forward_with_prefix, init_params, map_cache)
 
 CFG = ModelConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
 
@@ -58,6 +58,14 @@ def test_prefill_then_cached_decode_equals_full_forward(params):
   mask = (slots[None, :6, None] >= slots[None, None, :]) & (slots[None, None, :] < 6)
   logits, cache = model.apply({'params': params}, tokens[:, :6], positions[:, :6],
                               jnp.broadcast_to(mask, (2, 6, 9)), cache, 0)
+  # keys [B, kv_heads, D, S], values [B, kv_heads, S, D]: map_cache's axes name the slot axis
+  # each array really has (slots 6.. not written yet)
+  assert cache.k[0].shape == (2, CFG.n_kv_heads, CFG.head_size, 9)
+  assert cache.v[0].shape == (2, CFG.n_kv_heads, 9, CFG.head_size)
+  def written(axes, x):
+    slots = np.moveaxis(np.asarray(x), axes.index('cache_length'), 0)
+    return np.abs(slots[:6]).max(axis=(1, 2, 3)).min() > 0 and not slots[6:].any()
+  assert all(jax.tree.leaves(map_cache(written, cache)))
   steps = [logits]
   for t in range(6, 9):
     mask = jnp.broadcast_to(slots[None, None, :] <= t, (2, 1, 9))

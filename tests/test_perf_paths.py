@@ -291,3 +291,18 @@ def test_profile_step_sums_op_times_per_function_and_kind(tmp_path):
   assert step['ms_per_step'] == 4.0
   assert step['by_kind_ms'] == {'matmul': 3.0, 'copy/transpose': 0.8, 'elementwise/other': 0.2}
   assert list(step['top_ops_ms'])[:2] == ['ynn_fusion.1', 'copy_bitcast_fusion.2']
+
+
+def test_decode_step_bench_runs_the_cached_forward():
+  """benchmarks/decode_step_bench.py times the model's cached decode at each rows x slots and
+  the score matmul with both key layouts, as one JSON line (tiny sizes here)."""
+  root = pathlib.Path(__file__).resolve().parents[1]
+  out = subprocess.run([sys.executable, 'benchmarks/decode_step_bench.py', '--d_model=32',
+                        '--n_layers=1', '--rows=1,2', '--slots=8,16', '--runs=1'],
+                       cwd=root, capture_output=True, text=True, check=True, timeout=300)
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert sorted(result['ms_per_step']) == sorted(
+      f'{r} rows x {s} slots' for r in (1, 2) for s in (8, 16))
+  assert all(ms > 0 for ms in result['ms_per_step'].values())
+  score = result['score_matmul_ms']
+  assert score['keys_slots_by_dim'] > 0 and score['keys_dim_by_slots'] > 0

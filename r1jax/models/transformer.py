@@ -91,20 +91,34 @@ class ModelConfig:
 @flax.struct.dataclass
 class KVCache:
   """Keys and values, one array per layer (so decode updates each in place):
-  k[i], v[i] [B, kv_heads, S, head_dim] — heads before slots, so attention over the cache
-  is a plain batched matmul (a [B, S, kv_heads, D] cache costs a transposed copy per step)."""
+  k[i] [B, kv_heads, head_dim, S] and v[i] [B, kv_heads, S, head_dim] — heads before slots,
+  so attention over the cache is a plain batched matmul (a [B, S, kv_heads, D] cache costs a
+  transposed copy per step), and each matmul contracts its cache operand's major axis: a
+  decode query's scores are q [G, D] x k [D, S], its output probs [G, S] x v [S, D]. With the
+  keys stored [S, D], XLA:CPU ran the scores' contraction over the minor axis 5x slower (16.0
+  against 3.3 ms over 69 MB of keys: `python benchmarks/decode_step_bench.py --d_model=512`);
+  on accelerators the compiler picks the physical layout either way."""
   k: tuple
   v: tuple
 
   @classmethod
   def zeros(cls, cfg: ModelConfig, batch: int, length: int) -> 'KVCache':
-    shape = (batch, cfg.n_kv_heads, length, cfg.head_size)
-    return cls(k=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)),
-               v=tuple(jnp.zeros(shape, cfg.compute_dtype) for _ in range(cfg.n_layers)))
+    k_shape = (batch, cfg.n_kv_heads, cfg.head_size, length)
+    v_shape = (batch, cfg.n_kv_heads, length, cfg.head_size)
+    return cls(k=tuple(jnp.zeros(k_shape, cfg.compute_dtype) for _ in range(cfg.n_layers)),
+               v=tuple(jnp.zeros(v_shape, cfg.compute_dtype) for _ in range(cfg.n_layers)))
 
 
-# Logical axes of every cache array, for sharding (same rule table as the model).
-CACHE_AXES = ('act_batch', 'act_kv_heads', 'cache_length', 'head_dim')
+# Logical axes of the cache arrays, for sharding (same rule table as the model).
+KEY_AXES = ('act_batch', 'act_kv_heads', 'head_dim', 'cache_length')
+VALUE_AXES = ('act_batch', 'act_kv_heads', 'cache_length', 'head_dim')
+
+
+def map_cache(fn, cache: KVCache, *others: KVCache) -> KVCache:
+  """KVCache of fn(axes, array, *the same array of each of `others`) over every layer's keys
+  (axes = KEY_AXES) and values (VALUE_AXES); `axes.index('cache_length')` is the slot axis."""
+  return KVCache(k=tuple(fn(KEY_AXES, *xs) for xs in zip(cache.k, *(o.k for o in others))),
+                 v=tuple(fn(VALUE_AXES, *xs) for xs in zip(cache.v, *(o.v for o in others))))
 
 
 def causal_mask(valid):
@@ -219,26 +233,29 @@ class Attention(nn.Module):
                                    ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
     v = nn.with_logical_constraint(v, ('act_batch', 'act_length', 'act_kv_heads', 'head_dim'))
 
-    k, v = k.transpose(0, 2, 1, 3), v.transpose(0, 2, 1, 3)  # [B, kv_heads, T, D]
+    v = v.transpose(0, 2, 1, 3)  # [B, kv_heads, T, D]
     new_kv = None
     if cache_kv is not None:  # write the new keys/values, then attend over the whole cache
-      cache_k, cache_v = cache_kv
-      start = (0, 0, cache_index, 0)
-      k = jax.lax.dynamic_update_slice(cache_k, k.astype(cache_k.dtype), start)
-      v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), start)
+      cache_k, cache_v = cache_kv   # keys [B, kv_heads, D, S] (KVCache)
+      k = jax.lax.dynamic_update_slice(cache_k, k.transpose(0, 2, 3, 1).astype(cache_k.dtype),
+                                       (0, 0, 0, cache_index))
+      v = jax.lax.dynamic_update_slice(cache_v, v.astype(cache_v.dtype), (0, 0, cache_index, 0))
       new_kv = (k, v)
+      score_spec = 'bkgtd,bkds->bkgts'
+    else:
+      k = k.transpose(0, 2, 1, 3)  # [B, kv_heads, T, D]
+      score_spec = 'bkgtd,bksd->bkgts'
 
-    # Grouped-query attention: [B, T, kv_heads, group, D] queries against [B, kv_heads, S, D].
+    # Grouped-query attention: [B, T, kv_heads, group, D] queries against the keys.
     batch, length = q.shape[:2]
     q = q.reshape(batch, length, kv_heads, heads // kv_heads, head_dim).transpose(0, 2, 3, 1, 4)
-    scores = jnp.einsum('bkgtd,bksd->bkgts', q, k.astype(q.dtype),
-                        preferred_element_type=jnp.float32)
+    scores = jnp.einsum(score_spec, q, k.astype(q.dtype), preferred_element_type=jnp.float32)
     scores = scores / jnp.sqrt(jnp.float32(head_dim))
     scores = jnp.where(attn_mask[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
-    if shared_kv is not None:  # the shared prefix's keys [kv_heads, P0, D], seen by every query
+    if shared_kv is not None:  # the shared prefix's keys [kv_heads, D, P0], seen by every query
       shared_k, shared_v = (t[0].astype(cfg.compute_dtype) for t in shared_kv)
-      prefix_len = shared_k.shape[1]
-      shared_scores = jnp.einsum('bkgtd,ksd->bkgts', q, shared_k,
+      prefix_len = shared_k.shape[2]
+      shared_scores = jnp.einsum('bkgtd,kds->bkgts', q, shared_k,
                                  preferred_element_type=jnp.float32)
       scores = jnp.concatenate([shared_scores / jnp.sqrt(jnp.float32(head_dim)), scores], -1)
     probs = jax.nn.softmax(scores, axis=-1).astype(cfg.compute_dtype)
