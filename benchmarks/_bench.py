@@ -54,17 +54,21 @@ class ForcedLengths:
     return getattr(self.sampler, name)
 
 
+def median_s(fn, *args, runs: int) -> float:
+  """Median seconds of `runs` blocking calls fn(*args), after one untimed call (compiles)."""
+  jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(runs):
+    start = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - start)
+  return float(np.median(times))
+
+
 def matmul_peak_gflops(n: int = 2048, runs: int = 10) -> float:
   """fp32 matmul throughput of this machine (median of `runs`), the floors' denominator."""
   a = jnp.ones((n, n), jnp.float32)
-  f = jax.jit(lambda x: x @ x)
-  f(a).block_until_ready()
-  times = []
-  for _ in range(runs):
-    t = time.perf_counter()
-    f(a).block_until_ready()
-    times.append(time.perf_counter() - t)
-  return 2 * n ** 3 / float(np.median(times)) / 1e9
+  return 2 * n ** 3 / median_s(jax.jit(lambda x: x @ x), a, runs=runs) / 1e9
 
 
 def cpu_flags() -> str:

@@ -14,7 +14,6 @@ pay off; see the README's performance and partial-rollout sections.
 """
 import argparse
 import json
-import time
 
 import _bench
 import jax
@@ -24,16 +23,6 @@ import numpy as np
 from r1jax.models.transformer import KVCache, ModelConfig, Transformer, init_params
 
 STEPS = 32
-
-
-def median_s(fn, *args, runs: int) -> float:
-  jax.block_until_ready(fn(*args))   # compiles
-  times = []
-  for _ in range(runs):
-    start = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - start)
-  return float(np.median(times))
 
 
 def decode_loop(model, rows: int, slots: int):
@@ -57,10 +46,10 @@ def score_ms(cfg: ModelConfig, rows: int, slots: int, runs: int) -> dict:
   q = jnp.ones((batch, group, dim), jnp.float32)
   by_slot = jax.jit(lambda q, k: jnp.einsum('bgd,bsd->bgs', q, k))
   by_dim = jax.jit(lambda q, k: jnp.einsum('bgd,bds->bgs', q, k))
-  return {'keys_slots_by_dim': round(1e3 * median_s(by_slot, q, jnp.ones((batch, slots, dim)),
-                                                    runs=runs), 3),
-          'keys_dim_by_slots': round(1e3 * median_s(by_dim, q, jnp.ones((batch, dim, slots)),
-                                                    runs=runs), 3),
+  keys_by_slot, keys_by_dim = jnp.ones((batch, slots, dim)), jnp.ones((batch, dim, slots))
+  return {'keys_slots_by_dim': round(1e3 * _bench.median_s(by_slot, q, keys_by_slot, runs=runs),
+                                     3),
+          'keys_dim_by_slots': round(1e3 * _bench.median_s(by_dim, q, keys_by_dim, runs=runs), 3),
           'cache_keys_mb': round(batch * slots * dim * 4 / 1e6, 1)}
 
 
@@ -81,8 +70,8 @@ def main():
   for slots in slots_list:
     for rows in rows_list:
       loop = decode_loop(model, rows, slots)
-      seconds = median_s(loop, params, KVCache.zeros(cfg, rows, slots),
-                         jnp.zeros((rows,), jnp.int32), runs=args.runs)
+      seconds = _bench.median_s(loop, params, KVCache.zeros(cfg, rows, slots),
+                                jnp.zeros((rows,), jnp.int32), runs=args.runs)
       step_ms[f'{rows} rows x {slots} slots'] = round(1e3 * seconds / STEPS, 3)
   result = {'benchmark': 'decode_step', 'model': f'd{args.d_model} x {args.n_layers} layers',
             'ms_per_step': step_ms,

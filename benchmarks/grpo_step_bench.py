@@ -78,14 +78,9 @@ def time_reference(trainer, batches, runs: int = 3) -> float:
   """Seconds of the reference forward alone over one step's update batches (blocking)."""
   if trainer.state.ref_params is None:
     return 0.0
-  times = []
   with sharding.use_mesh(trainer.mesh, trainer.rules):
-    for _ in range(runs + 1):
-      t = time.perf_counter()
-      jax.block_until_ready([trainer.score(trainer.state.ref_params, b.tokens, b.valid)
-                             for b in batches])
-      times.append(time.perf_counter() - t)
-  return float(np.median(times[1:]))
+    return _bench.median_s(lambda: [trainer.score(trainer.state.ref_params, b.tokens, b.valid)
+                                    for b in batches], runs=runs)
 
 
 def summarize(trainer, config, cfg, rows: list, warmup: int, peak: float, ref_s: float) -> dict:
