@@ -188,7 +188,7 @@ def get_config():
       log_every=20, eval_every=100,
   ))
 
-  # Rejection sampling (r1jax/data/rejection.py): num_samples per training prompt from the
+  # Rejection sampling (r1jax/stages/rejection.py): num_samples per training prompt from the
   # stage it starts from; correct, one-language, not overlong/repetitive, well formatted,
   # unique samples kept, num_general oracle-ranked general-task answers added.
   config.rejection_sampling = ml_collections.ConfigDict(dict(
@@ -203,7 +203,7 @@ def get_config():
       num_general=256,          # non-reasoning records (general tasks) added
   ))
 
-  # Kimi k1.5's RL prompt set (r1jax/data/curate.py; the curate_prompts stage kind).
+  # Kimi k1.5's RL prompt set (r1jax/data/curate.py, r1jax/stages/curate.py; the curate_prompts stage kind).
   config.curate = ml_collections.ConfigDict(dict(
       num_prompts=512,          # training prompts scored (the first of config.data's train split)
       num_samples=10,           # samples per prompt: pass rate = difficulty (k1.5: 10)

@@ -4,7 +4,7 @@ format rewards. The weights, tokenizer.json and the GSM8K jsonl files are on loc
   # once: GSM8K's train.jsonl / test.jsonl in ~/data/gsm8k, the HF model in ~/ckpt/Qwen2.5-1.5B
   python -m r1jax.main --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py:mesh=v5e-8 --workdir=DIR --dry_run --dry_run_devices=8 --device_memory_gb=16
   python -m r1jax.main --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py:mesh=v5e-8 --workdir=DIR
-  python -m r1jax.evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py:mesh=v5e-8 --workdir=DIR
+  python -m r1jax.main --mode=evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py:mesh=v5e-8 --workdir=DIR
 
 Meshes (data, fsdp, tensor), all data-parallel over prompts with weights sharded (FSDP):
   v5e-8   one TPU v5e-8 host, 8 chips x 16 GiB:  (1, 8, 1)

@@ -23,9 +23,12 @@ import tempfile
 import time
 
 import jax
+import flax.linen as nn
 import orbax.checkpoint as ocp
 from etils import epath
 from jax.experimental import multihost_utils
+
+from r1jax import metrics, sharding
 
 EXIT_PREEMPTED = 75   # EX_TEMPFAIL: "try again"; the rerun resumes from the saved step
 _METADATA = '_CHECKPOINT_METADATA'   # Orbax writes it when a step is finalized
@@ -65,7 +68,6 @@ class Checkpointer:
   def _set_aside(self, broken, why: str) -> list[int]:
     """Renames the step directories for which `broken(path)` holds (process 0; all wait), so
     that resume falls back to the last complete step and that step can be saved again."""
-    from r1jax import metrics  # pylint: disable=g-import-not-at-top
     steps = sorted(s for s, p in self._step_dirs().items() if broken(p))
     if steps and jax.process_index() == 0:
       for step in steps:
@@ -133,7 +135,6 @@ class Checkpointer:
     except BaseException:
       step, state = current()
       if not any(x.is_deleted() for x in jax.tree.leaves(state)):
-        from r1jax import metrics  # pylint: disable=g-import-not-at-top
         metrics.note(f'[{stage}] Interrupted: saving step {step} before exiting')
         self.maybe_save(step, state, force=True)
       self.close()
@@ -209,7 +210,6 @@ def preemption_guard():
 
   def on_sigterm(signum, frame):
     del frame
-    from r1jax import metrics  # pylint: disable=g-import-not-at-top
     metrics.note('SIGTERM: saving at the end of this step (send again to kill at once)')
     _stop['signal'] = signum
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -221,3 +221,35 @@ def preemption_guard():
   finally:
     signal.signal(signal.SIGTERM, previous)
     _stop.update(signal=None, guarded=False)
+
+
+# ---------------------------------------------------------------------------- stage hand-offs
+
+def latest_step(workdir: str, name: str) -> int | None:
+  ckpt = Checkpointer(workdir, name, every=0, keep=1)
+  step = ckpt.latest_step()
+  ckpt.close()
+  return step
+
+
+def restore_params(workdir: str, name: str, boxed, params_path, mesh, rules):
+  """The subtree at `params_path` of stage `name`'s final checkpoint, restored onto `mesh`
+  with the shardings of `boxed` (its abstract, logically boxed shape): an Orbax partial
+  restore, so the optimizer state is never read."""
+  step = latest_step(workdir, name)
+  if step is None:
+    raise ValueError(f'stage {name!r} has no checkpoint in {workdir}/checkpoints/{name}; '
+                     'run it first')
+  shardings = sharding.logical_shardings(boxed, mesh, rules)
+  target = jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s),
+                        nn.meta.unbox(boxed), shardings)
+  for key in reversed(params_path):
+    target = {key: target}
+  path = os.path.join(workdir, 'checkpoints', name, str(step), 'default')
+  restored = ocp.PyTreeCheckpointer().restore(path, args=ocp.args.PyTreeRestore(
+      item=target, restore_args=ocp.checkpoint_utils.construct_restore_args(target),
+      partial_restore=True))
+  for key in params_path:
+    restored = restored[key]
+  metrics.note(f'Loaded the params of stage {name!r} (step {step})')
+  return restored

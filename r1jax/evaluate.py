@@ -2,8 +2,8 @@
 pass@k (unbiased), format rate, response length and language mixing, overall and by task,
 level and language.
 
-  python -m r1jax.evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --workdir=DIR
-  python -m r1jax.evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --config.model.hf_path=/ckpt/Qwen2.5-1.5B --workdir=DIR
+  python -m r1jax.main --mode=evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --workdir=DIR
+  python -m r1jax.main --mode=evaluate --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py --config.model.hf_path=/ckpt/Qwen2.5-1.5B --workdir=DIR
 
 writes DIR/eval/results.json, results.md and completions.jsonl (every completion, its extracted
 answer and verdict). In code:
@@ -13,28 +13,18 @@ answer and verdict). In code:
 """
 import collections
 import functools
-import re
 
 import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
 from r1jax import metrics, rewards, sampling, sharding
+from r1jax.config import check_sampling, positive, require
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig
-from r1jax.rewards.language import LANGUAGE_SCRIPTS, think_text, words_by_script
+from r1jax.rewards.language import mixed_language
 from r1jax.rewards.math import extract_answer, normalize_answer
-
-
-def mixed_language(completion: str, language: str) -> bool:
-  """Whether the <think> block has words outside `language`'s script (language mixing);
-  single letters are variables ('x'), not words."""
-  cot = think_text(completion)
-  if cot is None:
-    return False
-  counts = words_by_script(re.sub(r'\b[A-Za-z]\b', ' ', cot))
-  return sum(counts.values()) > counts[LANGUAGE_SCRIPTS[language]]
 
 
 def majority_correct(answers: list, correct: np.ndarray) -> float:
@@ -123,7 +113,7 @@ def shared_sampler(model_cfg, sampling_cfg, mesh, rules):
 
 class Evaluator:
   """Samples k completions for a fixed set of held-out prompts and scores them; `records`
-  (task records) replaces the held-out split (r1jax/data/rejection.py samples training
+  (task records) replaces the held-out split (r1jax/stages/rejection.py samples training
   prompts with it)."""
 
   def __init__(self, config, tokenizer, mesh, rules, pool=None, records=None, prompts=None):
@@ -218,84 +208,22 @@ class Evaluator:
     metrics.note('\n'.join(lines))
 
 
-# ---------------------------------------------------------------------------- the CLI
-
-def load_policy(config, workdir: str, mesh, rules):
-  """(params, where from): the latest RL checkpoint of `workdir`, else its pretrain
-  checkpoint, else the imported model.hf_path."""
-  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from r1jax import checkpoint, sharding as shd  # pylint: disable=g-import-not-at-top
-  from r1jax.train import rl, state  # pylint: disable=g-import-not-at-top
-  model_cfg = ModelConfig.from_config(config.model)
-  for stage in ('rl', 'pretrain'):
-    ckpt = checkpoint.Checkpointer(workdir, stage, every=0, keep=1)
-    step = ckpt.latest_step()
-    if step is None:
-      ckpt.close()
-      continue
-    opt_cfg = config.rl if stage == 'rl' else config.train
-    tx = state.make_optimizer(opt_cfg, total_steps=opt_cfg.steps)
-    train, _ = state.create_train_state(model_cfg, tx, jax.random.key(0), mesh, rules)
-    if stage == 'rl':
-      target = rl.RLState(train=train, ref_params=train.params if config.rl.kl_beta > 0 else None,
-                          prompt_cursor=jax.device_put(jnp.int32(0), shd.replicated(mesh)))
-      params = ckpt.restore(target).train.params
-    else:
-      params = ckpt.restore(train).params
-    ckpt.close()
-    return params, f'{workdir} ({stage} step {step})'
-  if config.model.hf_path:
-    from r1jax.models import hf  # pylint: disable=g-import-not-at-top
-    return hf.load_for_config(config, mesh, rules), config.model.hf_path
-  raise ValueError(f'nothing to evaluate: {workdir}/checkpoints has no rl or pretrain '
-                   'checkpoint and model.hf_path is empty')
-
-
 def markdown_table(row: dict, title: str) -> str:
   lines = [f'### {title}', '', '| metric | value |', '|---|---|']
   lines += [f'| {k[len("eval/"):]} | {v:.4f} |' for k, v in row.items()]
   return '\n'.join(lines) + '\n'
 
 
-def run_cli(config, workdir: str, out_dir: str | None = None) -> dict:
-  """Evaluates the workdir's policy (or model.hf_path) on config.data's held-out split;
-  writes eval/results.json, eval/results.md and eval/completions.jsonl. Returns the row."""
-  import json  # pylint: disable=g-import-not-at-top
-  import os  # pylint: disable=g-import-not-at-top
-  from r1jax import main as r1_main, sharding as shd  # pylint: disable=g-import-not-at-top
-  from r1jax.config import validate  # pylint: disable=g-import-not-at-top
-  from r1jax.models import hf  # pylint: disable=g-import-not-at-top
-  hf.apply_to_config(config)
-  validate(config, jax.device_count())
-  workdir = os.path.abspath(workdir)
-  os.makedirs(workdir, exist_ok=True)
-  tokenizer = r1_main.load_or_train_tokenizer(config, workdir)
-  mesh = shd.make_mesh(config.mesh)
-  rules = shd.rules_from_config(config)
-  params, origin = load_policy(config, workdir, mesh, rules)
-  metrics.note(f'[eval] {origin}: {config.eval.num_prompts} prompts x '
-               f'{config.eval.num_samples} samples')
-  evaluator = Evaluator(config, tokenizer, mesh, rules)
-  row, details = evaluator.evaluate(params)
-  out_dir = out_dir or os.path.join(workdir, 'eval')
-  if jax.process_index() == 0:
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, 'results.json'), 'w') as f:
-      json.dump({'source': origin, 'k': evaluator.k, **row}, f, indent=2)
-    with open(os.path.join(out_dir, 'results.md'), 'w') as f:
-      f.write(markdown_table(row, f'{origin}, {len(evaluator.records)} prompts x {evaluator.k}'))
-    with open(os.path.join(out_dir, 'completions.jsonl'), 'w') as f:
-      for d in details:
-        f.write(json.dumps(d) + '\n')
-  evaluator.print_table(row, f'Evaluation of {origin}')
-  return row
-
-
-if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  _CONFIG = config_flags.DEFINE_config_file('config', None, 'Experiment config (configs/*.py).',
-                                            lock_config=True)
-  _WORKDIR = flags.DEFINE_string('workdir', None, 'Workdir of the run (checkpoints, tokenizer).')
-  flags.mark_flags_as_required(['config', 'workdir'])
-  app.run(lambda argv: run_cli(_CONFIG.value, _WORKDIR.value) and None)
+def validate_config(config, data_parallel: int) -> None:
+  """config.eval: sizes against the data-parallel size and data.num_heldout, sampling."""
+  d = config.data
+  e = config.eval
+  positive(config, 'eval.num_prompts', 'eval.num_samples', 'eval.batch_size',
+            'eval.max_new_tokens', 'eval.prompt_len')
+  require(e.batch_size % data_parallel == 0,
+           f'eval.batch_size={e.batch_size} is not divisible by the data-parallel size '
+           f'{data_parallel}; use a multiple of {data_parallel}')
+  require(e.num_prompts <= d.num_heldout,
+           f'eval.num_prompts={e.num_prompts} exceeds data.num_heldout={d.num_heldout}; '
+           'lower eval.num_prompts or raise data.num_heldout')
+  check_sampling('eval', e)

@@ -14,6 +14,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import NamedSharding, PartitionSpec
 
 MESH_AXES = ('data', 'fsdp', 'tensor')
@@ -159,3 +160,40 @@ def init_distributed(config) -> None:
     kwargs = dict(coordinator_address=dist.coordinator_address,
                   num_processes=dist.num_processes, process_id=dist.process_id)
   jax.distributed.initialize(**kwargs)
+
+
+# ---------------------------------------------------------------------------- across hosts
+
+def host_rows(x, mesh):
+  """This process's rows of a global array sharded on the data axes, as numpy."""
+  spec = batch_sharding(mesh, x.ndim).spec
+  return np.asarray(multihost_utils.global_array_to_host_local_array(x, mesh, spec))
+
+
+def all_hosts_max(value: int) -> int:
+  """The largest value over hosts (every host must compile the same shapes)."""
+  if jax.process_count() == 1:
+    return value
+  return int(np.max(multihost_utils.process_allgather(np.int32(value))))
+
+
+def all_hosts_sum(values: np.ndarray) -> np.ndarray:
+  """Elementwise sum over hosts of a small float array."""
+  if jax.process_count() == 1:
+    return values
+  gathered = multihost_utils.process_allgather(np.asarray(values, np.float32))
+  return np.asarray(gathered, np.float64).reshape(-1, len(values)).sum(0)
+
+
+def all_hosts_min(value: int) -> int:
+  """The smallest value over hosts, so that every host runs the same number of rollouts."""
+  if jax.process_count() == 1:
+    return value
+  return int(np.min(multihost_utils.process_allgather(np.int32(value))))
+
+
+def all_hosts_concat(values: np.ndarray) -> np.ndarray:
+  """This host's rows joined with every other host's, in host order (the global batch)."""
+  if jax.process_count() == 1:
+    return values
+  return np.asarray(multihost_utils.process_allgather(values)).reshape(-1)

@@ -25,7 +25,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from configs import tiny  # noqa: E402
 from r1jax import checkpoint, main, metrics  # noqa: E402
-from r1jax.models import hf  # noqa: E402
 from r1jax.train import rl  # noqa: E402
 
 config = tiny.get_config()
@@ -73,7 +72,7 @@ if preempted is None:
   # The export CLI's path, by every process: the RL checkpoint restored onto a (1, 4, 1) mesh
   # (each weight split across both processes), gathered tensor by tensor, written by process 0.
   config.mesh.shape = (1, 4, 1)
-  hf.export_stage(config, workdir, os.path.join(workdir, 'export'), stage='rl')
+  main.export_stage(config, workdir, os.path.join(workdir, 'export'), stage='rl')
 with open(out_path, 'w') as f:
   json.dump({'process_index': jax.process_index(), 'process_count': jax.process_count(),
              'devices': jax.device_count(), 'local_devices': jax.local_device_count(),

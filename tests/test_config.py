@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from configs import common, grpo_tiny, quickstart, r1_zero
-from r1jax.config import ConfigError, validate
+from r1jax.config import ConfigError
+from r1jax.stages import validate
 
 
 def _check(mutate, message, num_devices=8):

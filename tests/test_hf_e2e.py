@@ -71,10 +71,9 @@ def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path):
 
   # the evaluation CLI on the GSM8K run's checkpoint (held-out = the 'test' split), and on the
   # imported model itself (a workdir without checkpoints)
-  from r1jax import evaluate
   for workdir, origin in ((str(tmp_path / 'run_gsm8k'), 'rl step 2'),
                           (str(tmp_path / 'eval_only'), hf_dir)):
-    row = evaluate.run_cli(runs['gsm8k'], workdir)
+    row = main.evaluate_workdir(runs['gsm8k'], workdir)
     results = json.load(open(os.path.join(workdir, 'eval', 'results.json')))
     assert origin in results['source'] and results['k'] == 2
     done = [json.loads(l) for l in open(os.path.join(workdir, 'eval', 'completions.jsonl'))]
@@ -84,9 +83,9 @@ def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path):
     assert results['eval/accuracy'] == row['eval/accuracy'] == np.mean([d['correct'] for d in done])
     assert '| accuracy |' in open(os.path.join(workdir, 'eval', 'results.md')).read()
 
-  # export the reasoning-gym run's final checkpoint (what `python -m r1jax.models.hf export`
+  # export the reasoning-gym run's final checkpoint (what `python -m r1jax.main --mode=export`
   # does) and let transformers generate from it
-  out = hf.export_stage(runs['rg'], str(tmp_path / 'run_rg'), str(tmp_path / 'export'))
+  out = main.export_stage(runs['rg'], str(tmp_path / 'run_rg'), str(tmp_path / 'export'))
   cfg = hf.read_config(hf_dir)
   tok = transformers.AutoTokenizer.from_pretrained(out)
   model = transformers.AutoModelForCausalLM.from_pretrained(out).float().eval()

@@ -1,4 +1,4 @@
-"""Export of a run's checkpoint as a Hugging Face directory (`python -m r1jax.models.hf export`):
+"""Export of a run's checkpoint as a Hugging Face directory (`python -m r1jax.main --mode=export`):
 params sharded on a (2, 2, 2) mesh of 8 fake devices, saved as a stage checkpoint, exported
 (restored onto the mesh, gathered one tensor at a time) and loaded by transformers with the same
 logits; the CLI on one device writes the same bytes; bad --stage values are refused."""
@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from r1jax import checkpoint, sharding
+from r1jax import checkpoint, main, sharding
 from r1jax.data.tokenizer import HFTokenizer
 from r1jax.models import forward, hf
 from tests.conftest import make_tiny_config
@@ -56,7 +56,7 @@ def test_export_from_a_sharded_checkpoint_loads_in_transformers(run, tmp_path, m
     gathered.append((x.shape, len(x.sharding.device_set), x.sharding.is_fully_replicated))
     return host_array(x)
   monkeypatch.setattr(hf, '_host_array', spy)
-  out = hf.export_stage(run['config'], run['workdir'], str(tmp_path / 'out'))  # stage: 'rl'
+  out = main.export_stage(run['config'], run['workdir'], str(tmp_path / 'out'))  # stage: 'rl'
 
   # each tensor gathered on its own, from arrays living on all 8 devices, some sharded
   names = hf.SafetensorsReader(out).entries
@@ -82,16 +82,16 @@ def test_export_from_a_sharded_checkpoint_loads_in_transformers(run, tmp_path, m
 
 
 def test_export_dtype_and_bad_stages(run, tmp_path):
-  out = hf.export_stage(run['config'], run['workdir'], str(tmp_path / 'bf16'), 'rl', 'bfloat16')
+  out = main.export_stage(run['config'], run['workdir'], str(tmp_path / 'bf16'), 'rl', 'bfloat16')
   assert {info['dtype'] for _, _, info in hf.SafetensorsReader(out).entries.values()} == {'BF16'}
   with pytest.raises(ValueError, match=r"--stage='sft' is not in config.stages=\('rl',\)"):
-    hf.export_stage(run['config'], run['workdir'], str(tmp_path / 'x'), 'sft')
+    main.export_stage(run['config'], run['workdir'], str(tmp_path / 'x'), 'sft')
   config = _config(run['hf_dir'], stages=('rl', 'rm'))
   config.stage_kinds = {'rm': 'reward_model'}
   with pytest.raises(ValueError, match='is a reward model'):
-    hf.export_stage(config, run['workdir'], str(tmp_path / 'x'), 'rm')
+    main.export_stage(config, run['workdir'], str(tmp_path / 'x'), 'rm')
   with pytest.raises(ValueError, match='has no checkpoint of'):
-    hf.export_stage(_config(run['hf_dir'], ('pretrain',)), run['workdir'], str(tmp_path / 'x'))
+    main.export_stage(_config(run['hf_dir'], ('pretrain',)), run['workdir'], str(tmp_path / 'x'))
 
 
 @pytest.mark.slow
@@ -101,11 +101,11 @@ def test_export_cli_on_one_device_writes_the_same_tensors(run, tmp_path):
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS='cpu')
   env.pop('XLA_FLAGS', None)
   subprocess.run(
-      [sys.executable, '-m', 'r1jax.models.hf', 'export',
+      [sys.executable, '-m', 'r1jax.main', '--mode=export',
        f'--config={ROOT}/configs/qwen2_5_1_5b_r1_zero_gsm8k.py:mesh=cpu,hf_path={run["hf_dir"]}',
        f'--workdir={run["workdir"]}', f'--out={out}'], check=True, cwd=ROOT, env=env,
       timeout=300)
-  reference = hf.export_stage(run['config'], run['workdir'], str(tmp_path / 'ref'))
+  reference = main.export_stage(run['config'], run['workdir'], str(tmp_path / 'ref'))
   for name in ('model.safetensors', 'config.json', 'tokenizer.json'):
     assert open(os.path.join(out, name), 'rb').read() == open(
         os.path.join(reference, name), 'rb').read(), name

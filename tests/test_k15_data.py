@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_config
+from r1jax import stages
 from r1jax.data import cold_start, curate, prompt_sampler, source, stage_data, templates
+from r1jax.stages import cold_start as cold_start_set, curate as curate_stage
 from r1jax.data.tasks import general, make_examples
 from r1jax.models import merge
 from r1jax.rewards import oracle
@@ -67,8 +69,8 @@ def test_curate_drops_hackable_prompts_stores_pass_rates_and_feeds_the_curriculu
     hits = np.array([int(i % 7 == 0) for i in range(len(recs))]) if direct else cot_hits
     correct = (np.arange(k)[None, :] < hits[:, None]).astype(np.float32)
     return dict(records=recs, texts=[], lengths=None, truncated=None, correct=correct)
-  monkeypatch.setattr(curate, 'sample_scored', fake_sample_scored)
-  report = curate.curate_prompts(config, None, None, None, None, str(tmp_path), 'curate')
+  monkeypatch.setattr(curate_stage, 'sample_scored', fake_sample_scored)
+  report = curate_stage.curate_prompts(config, None, None, None, None, str(tmp_path), 'curate')
   assert calls == [('', 1.2, 4), (' <think> I know this . </think> <answer> ', 1.2, 4)]
   hackable = [i for i in range(40) if i % 7 == 0]
   assert report['dropped/hackable'] == len(hackable) and report['kept'] == 40 - len(hackable)
@@ -83,7 +85,7 @@ def test_curate_drops_hackable_prompts_stores_pass_rates_and_feeds_the_curriculu
     assert i % 7 != 0 and r['pass_rate'] == pytest.approx(cot_hits[i] / 4)
     assert r['direct_pass_rate'] == 0.0 and r['answer'] == records[i]['answer']
   # a second call reads the report instead of sampling again
-  assert curate.curate_prompts(config, None, None, None, None, str(tmp_path),
+  assert curate_stage.curate_prompts(config, None, None, None, None, str(tmp_path),
                                'curate') == report and len(calls) == 2
 
   # curriculum: difficulty = 1 - pass_rate, so the first draws come from the solved prompts
@@ -118,8 +120,8 @@ def test_long_cot_traces_plan_reflect_try_another_way_and_verify(language):
   config.data.difficulties = (1, 2)
   config.data.languages = {language: 1.0}
   config.train.cold_start_examples = 30
-  records, counts = cold_start.make_traces(config, None, 'train', cold_start.long_cot_trace)
-  short, _ = cold_start.make_traces(config, None, 'train')
+  records, counts = cold_start_set.make_traces(config, None, 'train', cold_start.long_cot_trace)
+  short, _ = cold_start_set.make_traces(config, None, 'train')
   assert counts['kept'] == counts['generated'] == 30   # every trace verifies, one language
   words = {'en': ('plan :', 'ok .', 'wait — check :', 'another way :'),
            'zh': ('计划 :', '对 。', '等等 — 检查 :', '另一种方法 :')}[language]
@@ -208,7 +210,7 @@ def test_compare_report_curves_flops_plots_and_named_stages(tmp_path):
   from r1jax import config as config_lib  # pylint: disable=g-import-not-at-top
   from r1jax.stages import kinds, registry  # pylint: disable=g-import-not-at-top
   config = k15.get_config('quick,compare')
-  config_lib.validate(config, 1)
+  stages.validate(config, 1)
   cfg = registry.stage_config(config, 'compare_report')
   rows = [dict(stage='k15_rl', step=0, **{'eval/accuracy': 0.1, 'eval/response_len': 100.}),
           dict(stage='k15_rl', step=4, **{'eval/accuracy': 0.2, 'eval/response_len': 90.}),
@@ -247,7 +249,7 @@ def test_compare_report_curves_flops_plots_and_named_stages(tmp_path):
 
   config.stage_overrides.compare_report.k15_report.direct_stages = ('short_rl', 'shrot_rl')
   with pytest.raises(config_lib.ConfigError, match="direct_stages names 'shrot_rl'"):
-    config_lib.validate(config, 1)
+    stages.validate(config, 1)
 
 
 def test_vanilla_sft_keeps_verified_reasoning_and_the_oracles_top_general_answer():

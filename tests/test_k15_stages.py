@@ -19,6 +19,7 @@ import pytest
 from configs import k15
 from r1jax import evaluate, main, metrics, sharding, stages
 from r1jax.data import cold_start, curate, pipeline, stage_data, templates
+from r1jax.stages import curate as curate_stage
 from r1jax.data.tasks import Example
 
 
@@ -72,7 +73,7 @@ def with_gold(sample_scored):
 @pytest.mark.slow
 def test_k15_quick_runs_every_stage_and_resumes(tmp_path, monkeypatch):
   config = _config()
-  monkeypatch.setattr(curate, 'sample_scored', with_gold(curate.sample_scored))
+  monkeypatch.setattr(curate_stage, 'sample_scored', with_gold(curate_stage.sample_scored))
   original, killed = pipeline.BatchIterator.batch, []
 
   def batch(self, step):   # the kill: in the middle of the dpo stage, once

@@ -279,7 +279,7 @@ def test_budget_zero_leaves_the_default_path_alone(tokenizer, base_params):
                                     dict(partial_rollout_budget=3, partial_cache='always'),
                                     dict(partial_rollout_budget=3, partial_loss='some')])
 def test_validation_names_the_fix(fields):
-  from r1jax import config as config_lib
+  from r1jax import config as config_lib, stages
   config = _partial_config(**{'partial_rollout_budget': 0, **fields})
   with pytest.raises(config_lib.ConfigError, match='rl.partial_rollout_budget|rl.repeat_ngram|rl.partial_cache|rl.partial_loss'):
-    config_lib.validate(config, 1)
+    stages.validate(config, 1)

@@ -5,7 +5,8 @@ import pytest
 
 from configs import common
 from r1jax import stages
-from r1jax.config import ConfigError, validate
+from r1jax.config import ConfigError
+from r1jax.stages import validate
 
 
 def _r1_like():

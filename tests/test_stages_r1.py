@@ -10,7 +10,8 @@ import pytest
 from configs import r1
 from r1jax import main, metrics, sharding, stages
 from r1jax.stages import kinds, registry
-from r1jax.data import cold_start, pipeline
+from r1jax.data import pipeline
+from r1jax.stages import cold_start
 
 
 def _config():

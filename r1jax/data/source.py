@@ -22,7 +22,8 @@ import os
 from typing import Any, Sequence
 
 from r1jax.data.tasks import SPLITS, Example, make_examples
-from r1jax.data.tasks.languages import assign_languages
+from r1jax.config import ConfigError, _defaults, require
+from r1jax.data.tasks.languages import assign_languages, normalised_probs
 
 SYNTHETIC_TFDS_NAME = 'r1jax_synthetic'
 REAL_TFDS_NAMES = ('r1jax_gsm8k', 'r1jax_math', 'r1jax_aime', 'r1jax_qa')
@@ -34,7 +35,6 @@ def _num(data_config, split: str) -> int:
 
 def default_data_config():
   """config.data of configs/common.py: the one place dataset defaults live."""
-  from r1jax.config import _defaults  # pylint: disable=g-import-not-at-top
   return _defaults().data
 
 
@@ -149,3 +149,22 @@ def _load_english_records(data_config, split: str) -> list[dict[str, Any]]:
   split_name = getattr(data_config, f'{split}_split', split)
   return _read_tfds(name, data_dir, split_name,
                     getattr(data_config, 'manual_dir', ''))[:_num(data_config, split)]
+
+
+def validate_config(config) -> None:
+  """config.data: the source and what it needs, sizes, the language mix."""
+  d = config.data
+  require(d.source in ('synthetic', 'tfds', 'reasoning_gym'),
+           f"data.source={d.source!r}: use 'synthetic', 'tfds' or 'reasoning_gym'")
+  require(d.source != 'reasoning_gym' or len(d.rg_tasks) > 0,
+           "data.source='reasoning_gym' needs data.rg_tasks (reasoning-gym dataset names)")
+  require(d.source != 'tfds' or d.tfds_dir,
+           "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
+  require(d.num_train > 0 and d.num_heldout > 0,
+           'data.num_train and data.num_heldout must be positive')
+  try:
+    normalised_probs(d.languages)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  require(0 <= d.language_switch_prob <= 1,
+           f'data.language_switch_prob={d.language_switch_prob} must be in [0, 1]')

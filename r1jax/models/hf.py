@@ -6,7 +6,7 @@
 Export any stage of a run (its final checkpoint, restored onto the config's mesh, written one
 gathered tensor at a time, with the workdir's tokenizer files):
 
-  python -m r1jax.models.hf export --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py \
+  python -m r1jax.main --mode=export --config=configs/qwen2_5_1_5b_r1_zero_gsm8k.py \
       --workdir=DIR --stage=rl --out=/tmp/export   # --stage: default the last trained stage
 
 A checkpoint directory holds `config.json` and `model.safetensors` (or shards listed in
@@ -358,79 +358,3 @@ def load_for_config(config, mesh, rules):
   _, params = load_hf(os.path.expanduser(config.model.hf_path), mesh, rules,
                       param_dtype=config.model.param_dtype)
   return params
-
-
-# ---------------------------------------------------------------------------- export CLI
-
-def _policy_stages(config) -> list[str]:
-  from r1jax.stages import kind_name  # pylint: disable=g-import-not-at-top
-  return [name for name in config.stages if kind_name(config, name) != 'reward_model']
-
-
-def export_stage(config, workdir: str, out: str, stage: str = '', dtype: str = '') -> str:
-  """Writes the final params of stage `stage` of `workdir` (default: the last stage of
-  config.stages with a checkpoint) as a transformers directory `out`, with the workdir's
-  tokenizer files (tokenizer.json, tokenizer_config.json, generation_config.json).
-
-  The checkpoint is restored onto the config's mesh (each device reads its own slices) and
-  written one gathered tensor at a time by process 0; every process must call this. `dtype`
-  ('float32' | 'bfloat16' | 'float16', default the stage's model.param_dtype) is the dtype
-  of the written tensors."""
-  from r1jax import sharding as shd, stages  # pylint: disable=g-import-not-at-top
-  from r1jax.data import tokenizer as tokenizers  # pylint: disable=g-import-not-at-top
-  apply_to_config(config)
-  workdir = os.path.abspath(os.path.expanduser(workdir))
-  candidates = _policy_stages(config)
-  if stage and stage not in config.stages:
-    raise ValueError(f'--stage={stage!r} is not in config.stages={tuple(config.stages)}')
-  if stage and stage not in candidates:
-    raise ValueError(f'--stage={stage!r} is a reward model (a scalar head, not a causal LM); '
-                     f'export one of {candidates}')
-  if not stage:
-    done = [name for name in candidates if stages.latest_step(workdir, name) is not None]
-    if not done:
-      raise ValueError(f'{workdir}/checkpoints has no checkpoint of {candidates}; train a '
-                       'stage first (or check --workdir)')
-    stage = done[-1]
-  stage_cfg = stages.stage_config(config, stage)
-  model_cfg = ModelConfig.from_config(stage_cfg.model)
-  if dtype:
-    if dtype not in ('float32', 'bfloat16', 'float16'):
-      raise ValueError(f"--dtype={dtype!r}: use 'float32', 'bfloat16' or 'float16'")
-    model_cfg = ModelConfig(**{**model_cfg.__dict__, 'param_dtype': dtype})
-  mesh, rules = shd.make_mesh(config.mesh), shd.rules_from_config(config)
-  params = stages.load_stage_params(config, workdir, stage, mesh, rules)
-  save_hf(out, model_cfg, params)
-  tok_dir = os.path.join(workdir, 'tokenizer')
-  if jax.process_index() == 0 and os.path.isdir(tok_dir):
-    if os.path.exists(os.path.join(tok_dir, 'tokenizer.json')):
-      tokenizers.HFTokenizer(tok_dir).save(out)
-    else:  # r1jax's own SentencePiece model: copied, though transformers cannot read it as is
-      tokenizers.load_tokenizer(tok_dir).save(out)
-  return out
-
-
-def main(argv):
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  if argv[1:] != ['export']:
-    raise app.UsageError(f'usage: python -m r1jax.models.hf export --config=... --workdir=DIR '
-                         f'--out=DIR [--stage=NAME] [--dtype=bfloat16]; got {argv[1:]}')
-  from r1jax import metrics, sharding as shd  # pylint: disable=g-import-not-at-top
-  config = flags.FLAGS.config
-  shd.init_distributed(config)
-  out = export_stage(config, flags.FLAGS.workdir, flags.FLAGS.out, flags.FLAGS.stage,
-                     flags.FLAGS.dtype)
-  metrics.note(f'Exported to {out}: transformers.AutoModelForCausalLM.from_pretrained({out!r})')
-
-
-if __name__ == '__main__':
-  from absl import app, flags  # pylint: disable=g-import-not-at-top
-  from ml_collections import config_flags  # pylint: disable=g-import-not-at-top
-  config_flags.DEFINE_config_file('config', None, 'Experiment config (configs/*.py).',
-                                  lock_config=True)
-  flags.DEFINE_string('workdir', None, 'Workdir of the run (checkpoints/, tokenizer/).')
-  flags.DEFINE_string('out', None, 'Directory to write (config.json, safetensors, tokenizer).')
-  flags.DEFINE_string('stage', '', 'Stage to export (default: the last one with a checkpoint).')
-  flags.DEFINE_string('dtype', '', 'float32 | bfloat16 | float16 (default: model.param_dtype).')
-  flags.mark_flags_as_required(['config', 'workdir', 'out'])
-  app.run(main)

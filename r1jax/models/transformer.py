@@ -32,6 +32,8 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 
+from r1jax.config import positive, require
+
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16, 'float16': jnp.float16}
 
 
@@ -432,3 +434,26 @@ def flops_per_token(cfg: ModelConfig, context: int) -> float:
   mlp = 3 * d * cfg.d_ff
   attn_scores = 2 * cfg.n_heads * h * context
   return 2.0 * (cfg.n_layers * (attn_proj + mlp + attn_scores) + d * cfg.vocab_size)
+
+
+def validate_config(config) -> None:
+  """config.model: sizes, attention heads, RoPE, remat, dtypes (ConfigError naming the field)."""
+  m = config.model
+  positive(config, 'model.vocab_size', 'model.d_model', 'model.n_layers', 'model.n_heads',
+            'model.n_kv_heads', 'model.d_ff')
+  require(m.head_dim or m.d_model % m.n_heads == 0,
+           f'model.d_model={m.d_model} is not divisible by model.n_heads={m.n_heads}; '
+           'change one or set model.head_dim')
+  require(m.n_heads % m.n_kv_heads == 0,
+           f'model.n_heads={m.n_heads} is not a multiple of model.n_kv_heads={m.n_kv_heads} '
+           '(grouped-query attention); use a divisor of n_heads')
+  head_size = m.head_dim or m.d_model // m.n_heads
+  require(head_size % 2 == 0, f'head size {head_size} must be even for RoPE; change '
+                               'model.head_dim or model.d_model/model.n_heads')
+  remats = ('none', 'full', 'dots', 'dots_no_batch')
+  require(m.remat in remats, f'model.remat={m.remat!r}: use one of {remats}')
+  require(m.rope_scaling in ('', 'llama3'), f"model.rope_scaling={m.rope_scaling!r}: use '' "
+                                             "or 'llama3'")
+  require(m.logits_chunk >= 0, f'model.logits_chunk={m.logits_chunk} must be >= 0 (0 = off)')
+  for field in ('dtype', 'param_dtype'):
+    require(m[field] in DTYPES, f'model.{field}={m[field]!r}: use one of {tuple(DTYPES)}')

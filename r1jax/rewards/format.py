@@ -48,3 +48,12 @@ def format_soft_reward(batch: RewardBatch) -> np.ndarray:
   """Tag counting, float32 [N] in {0, 0.25, 0.5, 0.75, 1}."""
   return np.asarray([format_soft_score(_with_prompt_tag(p, c))
                      for p, c in zip(batch.prompts, batch.completions)], np.float32)
+
+
+def repetition_ratio(text, n: int) -> float:
+  """Share of the text's word n-grams that repeat an earlier one (0 = no repeats; a loop
+  like '12 . 12 . 12 . ...' is close to 1). `text` may also be a sequence of words or token
+  ids (partial rollouts check token ids, train/partial.py)."""
+  words = text.split() if isinstance(text, str) else list(text)
+  grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+  return 1.0 - len(set(grams)) / len(grams) if grams else 0.0

@@ -72,3 +72,13 @@ def language_consistency(batch: RewardBatch, target_language: str = 'en') -> np.
   return np.asarray([
       language_consistency_score(_with_prompt_tag(p, c), m.get('language', target_language))
       for p, c, m in zip(batch.prompts, batch.completions, batch.metadata)], np.float32)
+
+
+def mixed_language(completion: str, language: str) -> bool:
+  """Whether the <think> block has words outside `language`'s script (language mixing);
+  single letters are variables ('x'), not words."""
+  cot = think_text(completion)
+  if cot is None:
+    return False
+  counts = words_by_script(re.sub(r'\b[A-Za-z]\b', ' ', cot))
+  return sum(counts.values()) > counts[LANGUAGE_SCRIPTS[language]]

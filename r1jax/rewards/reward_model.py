@@ -71,9 +71,8 @@ class RewardModelReward:
                                 np.asarray(response_start, np.int32)), self.mesh)
     with sharding.use_mesh(self.mesh, self.rules):
       helpfulness, harmlessness = self.score(self.params, *batch)
-    from r1jax.train.rl import host_rows  # pylint: disable=g-import-not-at-top
-    return {'helpfulness': host_rows(helpfulness, self.mesh)[:rows],
-            'harmlessness': host_rows(harmlessness, self.mesh)[:rows]}
+    return {'helpfulness': sharding.host_rows(helpfulness, self.mesh)[:rows],
+            'harmlessness': sharding.host_rows(harmlessness, self.mesh)[:rows]}
 
   def calibrate(self, tokens, valid, response_start) -> dict:
     """Sets each score's mean and std from reference rows; returns them."""

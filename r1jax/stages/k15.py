@@ -29,6 +29,7 @@ import os
 
 import numpy as np
 
+from r1jax.config import require
 from r1jax.stages.registry import Kind, register
 
 
@@ -57,7 +58,7 @@ def data_dir(ctx) -> str:
 
 
 def _curate_prompts(ctx, config, name, init_params):
-  from r1jax.data import curate  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import curate  # pylint: disable=g-import-not-at-top
   _require_start(name, init_params)
   curate.curate_prompts(config, ctx.tokenizer, ctx.mesh, ctx.rules, init_params, data_dir(ctx),
                         name)
@@ -94,11 +95,12 @@ def sft_on_dataset(ctx, config, name, init_params, dataset: str, make_records, h
 
 
 def _long_cot_sft(ctx, config, name, init_params):
-  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
-  heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout', cold_start.long_cot_trace)
+  from r1jax.data.cold_start import long_cot_trace  # pylint: disable=g-import-not-at-top
+  from r1jax.stages.cold_start import make_traces  # pylint: disable=g-import-not-at-top
+  heldout = make_traces(config, ctx.tokenizer, 'heldout', long_cot_trace)
   return sft_on_dataset(
       ctx, config, name, init_params, 'r1jax_long_cot',
-      lambda: cold_start.make_traces(config, ctx.tokenizer, 'train', cold_start.long_cot_trace),
+      lambda: make_traces(config, ctx.tokenizer, 'train', long_cot_trace),
       heldout=[(r['prompt'], r['completion']) for r in heldout[0]])
 
 
@@ -126,7 +128,8 @@ def shortest_and_rejected(lengths, correct, truncated, long_ratio: float, max_re
 
 def _sample_train_prompts(ctx, config, name, params, num_prompts, section):
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
-  from r1jax.data import curate, source  # pylint: disable=g-import-not-at-top
+  from r1jax.data import source  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import curate  # pylint: disable=g-import-not-at-top
   k, temperature, max_new = _sampling_settings(config, section)
   if num_prompts < 1 or k < 1:
     raise ValueError(f'stage {name!r}: its section\'s num_prompts ({num_prompts}) and '
@@ -247,7 +250,7 @@ def vanilla_records(config, reasoning, general_prompts, general_out) -> tuple[li
 
 
 def _vanilla_sft(ctx, config, name, init_params):
-  from r1jax.data import curate  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import curate  # pylint: disable=g-import-not-at-top
   from r1jax.data.tasks import general  # pylint: disable=g-import-not-at-top
   cfg = config.vanilla_sft
   _require_start(name, init_params)
@@ -272,7 +275,7 @@ def _merge(ctx, config, name, init_params):
   del init_params  # the merged models are named in long2short.merge_stages
   from r1jax import evaluate, metrics  # pylint: disable=g-import-not-at-top
   from r1jax.models import merge  # pylint: disable=g-import-not-at-top
-  from r1jax.stages import load_stage_params  # pylint: disable=g-import-not-at-top
+  from r1jax.stages.registry import load_stage_params  # pylint: disable=g-import-not-at-top
   cfg = config.long2short
   if len(cfg.merge_stages) < 2:
     raise ValueError(f'stage {name!r} (merge): long2short.merge_stages={tuple(cfg.merge_stages)}'
@@ -443,6 +446,20 @@ def _report(ctx, config, name, init_params):
   return _pass_on(ctx, name, init_params)
 
 
+def _report_validate(config, data_parallel) -> None:
+  """Every stage the report names is in the stage list (a typo would only show as a
+  missing row or curve at the end of a long run)."""
+  del data_parallel
+  c = config.k15_report
+  named = [('long_stage', c.long_stage)] + [(f, s) for f in ('short_stages', 'direct_stages')
+                                            for s in c[f]]
+  named += [('curves', s) for group in c.curves for s in group]
+  for field, stage in named:
+    require(stage in config.stages,
+             f'k15_report.{field} names {stage!r}, which is not in stages='
+             f'{tuple(config.stages)}; name a stage of the list or remove it')
+
+
 register(Kind('curate_prompts', _curate_prompts, _one_step, ('params',),
               'k1.5 RL prompt set: pass rates, easy-to-hack prompts dropped, balanced'))
 register(Kind('long_cot_sft', _long_cot_sft, lambda c: c.train.steps, ('params',),
@@ -456,4 +473,5 @@ register(Kind('dpo', _dpo, lambda c: c.dpo.steps, ('params',),
 register(Kind('merge', _merge, _one_step, ('params',),
               'long2short: weight average of long2short.merge_stages', from_earlier=False))
 register(Kind('k15_report', _report, _one_step, ('params',),
-              'long vs short models: held-out accuracy and response length per stage'))
+              'long vs short models: held-out accuracy and response length per stage',
+              validate=_report_validate))

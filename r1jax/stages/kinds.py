@@ -6,12 +6,14 @@
                 rl.reward_model_stage, RL for all scenarios (r1jax/train/rl_all.py)
   reward_model  Bradley-Terry reward model on ranked pairs (r1jax/train/reward_model.py)
   rejection_sampling  N samples per training prompt, verified and filtered, plus general
-                data, written as a TFDS dataset (r1jax/data/rejection.py); no checkpoint
+                data, written as a TFDS dataset (r1jax/stages/rejection.py); no checkpoint
 """
 import math
 import os
 
-from r1jax.stages.registry import Kind, data_stage, register
+from r1jax.config import require
+from r1jax.stages.registry import (Kind, data_stage, kind_name, load_stage_params, register,
+                                   source_stage, stage_config)
 
 
 def _train_steps(config):
@@ -44,7 +46,7 @@ def sft_documents(ctx, config, name):
   traces of held-out problems (a loss on readable worked answers) for either set."""
   if not config.train.sft_data:
     return None
-  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import cold_start  # pylint: disable=g-import-not-at-top
   train = sft_records(ctx, config, name)
   heldout = cold_start.make_traces(config, ctx.tokenizer, 'heldout')[0]
   return {'train': [(r['prompt'], r['completion']) for r in train],
@@ -63,12 +65,12 @@ def sft_records(ctx, config, name) -> list[dict]:
 
 def sft_dataset(ctx, config, name) -> tuple[str, dict]:
   """(TFDS name, counts) of the set train.sft_data names; counts['kept'] is its size."""
-  from r1jax.data import cold_start  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import cold_start  # pylint: disable=g-import-not-at-top
   if config.train.sft_data == 'cold_start':
     return cold_start.build_cold_start(os.path.join(ctx.workdir, 'datasets'), config,
                                        ctx.tokenizer, zero_source(ctx, config))
   if config.train.sft_data == 'rejection_sampling':
-    from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+    from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
     stage = data_stage(config, name, 'rejection_sampling')
     report = stage and rejection.read_report(ctx.workdir, stage)
     if not report:
@@ -86,8 +88,9 @@ def zero_source(ctx, config):
   stage = config.train.cold_start_zero_stage
   if not stage:
     return None
-  from r1jax.data import rejection, source  # pylint: disable=g-import-not-at-top
-  from r1jax.stages import latest_step, load_stage_params  # pylint: disable=g-import-not-at-top
+  from r1jax.data import source  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
+  from r1jax.checkpoint import latest_step  # pylint: disable=g-import-not-at-top
   rs = config.rejection_sampling
 
   def make_groups():
@@ -115,8 +118,7 @@ def _sft_prepare(ctx, config, name):
 
 
 def _rejection_sampling(ctx, config, name, init_params):
-  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
-  from r1jax.stages.registry import source_stage  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
   source = source_stage(config, name)
   if init_params is None:
     raise ValueError(f'stage {name} samples from an earlier stage\'s params; put a trained '
@@ -126,7 +128,7 @@ def _rejection_sampling(ctx, config, name, init_params):
 
 
 def _report_progress(workdir, name):
-  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
   return 1 if rejection.read_report(workdir, name) is not None else None
 
 
@@ -135,6 +137,7 @@ def _rl(ctx, config, name, init_params):
   if config.rl.reward_model_stage:  # RL for all scenarios: rule rewards + the reward model
     from r1jax.train import rl_all  # pylint: disable=g-import-not-at-top
     return rl_all.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules,
+                      stage_config(config, config.rl.reward_model_stage),
                       init_params=init_params, stage=name)
   return rl.run(config, ctx.workdir, ctx.tokenizer, ctx.mesh, ctx.rules,
                 init_params=init_params, stage=name)
@@ -164,12 +167,48 @@ def _rl_prepare(ctx, config, name):
   if not other:
     return config
   from r1jax import metrics  # pylint: disable=g-import-not-at-top
-  from r1jax.stages.registry import stage_config  # pylint: disable=g-import-not-at-top
   target = _sft_prepare(ctx, stage_config(config, other), other)
   config.rl.steps = max(1, round(sft_flops(target) / rl_step_flops(config)))
   metrics.note(f'[{name}] {config.rl.steps} RL steps match the {sft_flops(target):.3g} '
                f'training FLOPs of stage {other!r}')
   return config
+
+
+def _rl_validate(config, data_parallel):
+  """The RL loop's section, then the stages it names (checked here, where the kinds are)."""
+  from r1jax.train import rl  # pylint: disable=g-import-not-at-top
+  rl.validate_config(config, data_parallel)
+  r = config.rl
+  if r.reward_model_stage:
+    require(r.reward_model_stage in config.stages and kind_name(
+        config, r.reward_model_stage) == 'reward_model',
+             f'rl.reward_model_stage={r.reward_model_stage!r} is not a reward_model stage of '
+             f'stages={tuple(config.stages)}; name one that runs before this stage')
+    require(0 <= r.general_fraction <= 1,
+             f'rl.general_fraction={r.general_fraction} must be in [0, 1]')
+  if r.match_compute_of:
+    require(r.match_compute_of in config.stages and kind_name(
+        config, r.match_compute_of) in ('sft', 'pretrain'),
+             f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
+             f'stages={tuple(config.stages)}')
+  if r.prompt_set:   # a curated set is read at run time: a wrong name must not wait till then
+    require(r.prompt_set in config.stages and kind_name(
+        config, r.prompt_set) == 'curate_prompts',
+             f'rl.prompt_set={r.prompt_set!r} is not a curate_prompts stage of '
+             f"stages={tuple(config.stages)}; name the curation stage that runs before this "
+             "one, or set rl.prompt_set='' to train on config.data's train split")
+
+
+
+
+def _reward_model_validate(config, data_parallel):
+  from r1jax.train import reward_model  # pylint: disable=g-import-not-at-top
+  reward_model.validate_config(config, data_parallel)
+
+
+def _rejection_sampling_validate(config, data_parallel):
+  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
+  rejection.validate_config(config, data_parallel)
 
 
 def _reward_model(ctx, config, name, init_params):
@@ -185,9 +224,11 @@ register(Kind('sft', _sft, _train_steps, ('params',),
               prepare=_sft_prepare))
 register(Kind('rl', _rl, lambda c: c.rl.steps, ('train', 'params'),
               'GRPO family RL with rule rewards (and a reward model: rl.reward_model_stage)',
-              prepare=_rl_prepare))
+              prepare=_rl_prepare, validate=_rl_validate))
 register(Kind('reward_model', _reward_model, lambda c: c.reward_model.steps,
-              ('params', 'decoder'), 'Bradley-Terry reward model on ranked response pairs'))
+              ('params', 'decoder'), 'Bradley-Terry reward model on ranked response pairs',
+              validate=_reward_model_validate))
 register(Kind('rejection_sampling', _rejection_sampling, lambda c: 1, (),
               'N verified samples per training prompt, filtered, plus general data: a TFDS set',
-              makes_params=False, progress=_report_progress))
+              makes_params=False, progress=_report_progress,
+              validate=_rejection_sampling_validate))

@@ -18,7 +18,11 @@ Each stage writes checkpoints/<name>/, metrics rows with stage=<name>, and <name
 import dataclasses
 from typing import Callable
 
+import jax
 import ml_collections
+
+from r1jax import checkpoint
+from r1jax.models import ModelConfig, init_params
 
 # Stage names that are not kinds themselves, and their kinds (R1 and k1.5 names).
 DEFAULT_KINDS = {'cold_start': 'sft', 'reasoning_rl': 'rl', 'rl_all': 'rl', 'distill': 'sft'}
@@ -40,6 +44,8 @@ class Kind:
   progress(workdir, name) -> steps done (None: not started); default: the latest checkpoint.
   prepare(ctx, config, name) -> config with fields that depend on earlier stages' output
     filled in (an SFT epoch count turned into train.steps once its data set exists).
+  validate(config, data_parallel) -> None, raising ConfigError: the checks of the sections the
+    kind's loop owns, on the stage's config (r1jax/stages/validation.py calls it).
   """
   name: str
   run: Callable
@@ -50,6 +56,7 @@ class Kind:
   makes_params: bool = True
   progress: Callable | None = None
   prepare: Callable | None = None
+  validate: Callable | None = None
 
 
 KINDS: dict[str, Kind] = {}
@@ -180,3 +187,11 @@ def check_stages(config) -> list[str]:
       problems.append(f"stage {name}: train.sft_data='rejection_sampling' needs a "
                       'rejection_sampling stage before it in stages')
   return problems
+
+
+def load_stage_params(config, workdir: str, name: str, mesh, rules):
+  """The final decoder params of stage `name`, restored onto `mesh` (only the params)."""
+  kind, cfg = get_kind(config, name), stage_config(config, name)
+  model_cfg = ModelConfig.from_config(cfg.model)
+  boxed = jax.eval_shape(lambda k: init_params(model_cfg, k, boxed=True), jax.random.key(0))
+  return checkpoint.restore_params(workdir, name, boxed, kind.params_path, mesh, rules)

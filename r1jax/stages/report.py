@@ -44,7 +44,7 @@ def stage_rows(config, workdir: str) -> dict:
 
 def write_report(config, workdir: str) -> str:
   """Writes reports/pipeline.md and .json; returns the markdown table."""
-  from r1jax.data import rejection  # pylint: disable=g-import-not-at-top
+  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
   from r1jax.stages import kinds, registry  # pylint: disable=g-import-not-at-top
   rows = stage_rows(config, workdir)
   lines = ['| stage | kind | steps | wall | ' + ' | '.join(c for _, c in COLUMNS) + ' |',

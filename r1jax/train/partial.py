@@ -39,7 +39,7 @@ have. rl.partial_loss='all' takes that alternative: every token of a finished gr
 once, against the log-prob of the policy that sampled it.
 
 Repeated text (rl.repeat_ngram = n > 0): after each round, a trajectory whose latest b tokens
-have more than REPEAT_RATIO of their token n-grams repeated (data.rejection.repetition_ratio)
+have more than REPEAT_RATIO of their token n-grams repeated (rewards.format.repetition_ratio)
 is ended there and its reward lowered by rl.repeat_penalty.
 """
 import flax.struct
@@ -47,7 +47,8 @@ import jax
 import numpy as np
 
 from r1jax import sampling
-from r1jax.data.rejection import repetition_ratio
+from r1jax.config import require
+from r1jax.rewards.format import repetition_ratio
 
 REPEAT_RATIO = 0.5   # share of repeated n-grams in the latest segment that ends a trajectory
 
@@ -306,3 +307,24 @@ class KeptCache:
     if self.cache is None:
       self.cache = self.fn.empty()
     self.cache = self.fn.join(self.cache, self.fresh_cache, src, dst)
+
+
+def validate_config(r) -> None:
+  """k1.5 partial rollouts (r1jax/train/partial.py) and repeated-text detection."""
+  require(0 <= r.partial_rollout_budget <= r.max_new_tokens,
+           f'rl.partial_rollout_budget={r.partial_rollout_budget} must be in [0, '
+           f'rl.max_new_tokens={r.max_new_tokens}] (0 = off)')
+  require(r.repeat_ngram >= 0, f'rl.repeat_ngram={r.repeat_ngram} must be >= 0 (0 = off)')
+  require(r.partial_cache in ('keep', 'step', 'off'),
+           f"rl.partial_cache={r.partial_cache!r} must be 'keep', 'step' or 'off'")
+  require(r.partial_loss in ('fresh', 'all'),
+           f"rl.partial_loss={r.partial_loss!r} must be 'fresh' or 'all'")
+  if not r.partial_rollout_budget:
+    require(r.repeat_ngram == 0, f'rl.repeat_ngram={r.repeat_ngram} needs partial rollouts '
+                                  '(rl.partial_rollout_budget > 0), which check each segment')
+    return
+  require(not r.dynamic_sampling and r.sampling == 'uniform' and not r.reward_model_stage,
+           'rl.partial_rollout_budget > 0 reads prompts from the uniform stream only: set '
+           "rl.dynamic_sampling=False, rl.sampling='uniform' and rl.reward_model_stage=''")
+  require(jax.process_count() == 1, 'rl.partial_rollout_budget > 0 keeps its buffer on one '
+                                     'host: run on a single process or set it to 0')

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from r1jax import checkpoint, evaluate, metrics, sharding
+from r1jax.config import non_negative, positive, require
 from r1jax.data import corpus, pipeline, source, templates
 from r1jax.data.tasks import Example
 from r1jax.losses import next_token_loss, next_token_loss_chunked
@@ -187,3 +188,24 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', i
     metrics.plot_metrics(workdir, stage, ['loss', 'eval/loss', 'eval/accuracy', 'eval/format'])
   evaluator.print_table(final, title=f'{stage}: held-out accuracy after step {step}')
   return state
+
+
+def validate_config(config, data_parallel: int, mesh_shape) -> None:
+  """config.train (the pretrain/SFT loop's section) against the data-parallel size."""
+  shape = mesh_shape
+  t = config.train
+  positive(config, 'train.steps', 'train.batch_size', 'train.learning_rate',
+            'train.grad_clip', 'data.seq_len')
+  non_negative(config, 'train.log_every', 'train.eval_every', 'train.max_nonfinite_in_a_row')
+  require(t.batch_size % data_parallel == 0,
+           f'train.batch_size={t.batch_size} is not divisible by the data-parallel size '
+           f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
+           f'{data_parallel}')
+  require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
+  require(t.sft_data in ('', 'cold_start', 'rejection_sampling'),
+           f"train.sft_data={t.sft_data!r}: use '' (the corpus), 'cold_start' or "
+           "'rejection_sampling'")
+  require(t.epochs >= 0, f'train.epochs={t.epochs} must be >= 0 (0 = train.steps)')
+  require(not t.sft_data or t.cold_start_examples > 0,
+           f'train.cold_start_examples={t.cold_start_examples} must be positive')
+  require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from r1jax import checkpoint, metrics, sharding
+from r1jax.config import positive, require
 from r1jax.data import pipeline, templates
 from r1jax.data.tasks import general
 from r1jax.losses import bradley_terry_loss
@@ -206,9 +207,18 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None,
 def load_reward_model(config, workdir: str, stage: str, mesh, rules):
   """The {'decoder', 'head'} params of a finished reward_model stage, onto `mesh`; `config`
   is that stage's config (its model)."""
-  from r1jax import stages  # pylint: disable=g-import-not-at-top
   model_cfg = ModelConfig.from_config(config.model)
   boxed = jax.eval_shape(lambda k: {'decoder': init_params(model_cfg, k, boxed=True),
                                     'head': init_head(model_cfg, boxed=True)},
                          jax.random.key(0))
-  return stages.restore_params(workdir, stage, boxed, ('params',), mesh, rules)
+  return checkpoint.restore_params(workdir, stage, boxed, ('params',), mesh, rules)
+
+
+def validate_config(config, data_parallel: int) -> None:
+  r = config.reward_model
+  positive(config, 'reward_model.steps', 'reward_model.batch_size',
+            'reward_model.learning_rate', 'reward_model.num_pairs',
+            'reward_model.num_heldout_pairs', 'reward_model.seq_len', 'reward_model.log_every')
+  require(r.batch_size % data_parallel == 0,
+           f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
+           f'{data_parallel}; use a multiple of {data_parallel}')

@@ -44,9 +44,11 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.experimental import multihost_utils
 
 from r1jax import checkpoint, evaluate, losses, metrics, rewards, sampling, sharding
+from r1jax.config import ConfigError, check_sampling, non_negative, positive, require
+from r1jax.sharding import (all_hosts_concat, all_hosts_max, all_hosts_min, all_hosts_sum,
+                            host_rows)
 from r1jax.data import pipeline, prompt_sampler, source, templates
 from r1jax.data.tasks import Example
 from r1jax.models import ModelConfig, forward, forward_with_prefix, lm_head_weight
@@ -204,12 +206,6 @@ def make_score_fn(model_cfg, prompt_len: int, temperature: float, prefix=None):
     return completion_logprobs(model_cfg, params, tokens, valid, prompt_len, temperature,
                                prefix)[0]
   return score
-
-
-def host_rows(x, mesh):
-  """This process's rows of a global array sharded on the data axes, as numpy."""
-  spec = sharding.batch_sharding(mesh, x.ndim).spec
-  return np.asarray(multihost_utils.global_array_to_host_local_array(x, mesh, spec))
 
 
 @dataclasses.dataclass
@@ -805,35 +801,6 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
   return trainer.state
 
 
-def all_hosts_max(value: int) -> int:
-  """The largest value over hosts (every host must compile the same shapes)."""
-  if jax.process_count() == 1:
-    return value
-  return int(np.max(multihost_utils.process_allgather(np.int32(value))))
-
-
-def all_hosts_sum(values: np.ndarray) -> np.ndarray:
-  """Elementwise sum over hosts of a small float array."""
-  if jax.process_count() == 1:
-    return values
-  gathered = multihost_utils.process_allgather(np.asarray(values, np.float32))
-  return np.asarray(gathered, np.float64).reshape(-1, len(values)).sum(0)
-
-
-def all_hosts_min(value: int) -> int:
-  """The smallest value over hosts, so that every host runs the same number of rollouts."""
-  if jax.process_count() == 1:
-    return value
-  return int(np.min(multihost_utils.process_allgather(np.int32(value))))
-
-
-def all_hosts_concat(values: np.ndarray) -> np.ndarray:
-  """This host's rows joined with every other host's, in host order (the global batch)."""
-  if jax.process_count() == 1:
-    return values
-  return np.asarray(multihost_utils.process_allgather(values)).reshape(-1)
-
-
 def load_base_params(config, workdir: str, model_cfg, mesh, rules):
   """Parameters of the base model: rl.init_from (a workdir, or 'random' for random weights)
   or this workdir's pretrain stage."""
@@ -856,3 +823,70 @@ def load_base_params(config, workdir: str, model_cfg, mesh, rules):
   ckpt.close()
   metrics.note(f'[rl] Base model from {base} (pretrain step {ckpt.latest_step()})')
   return params
+
+
+# ---------------------------------------------------------------------------- config checks
+
+def validate_config(config, data_parallel: int) -> None:
+  """config.rl: sizes, rewards, the loss and its options, prompt sampling, partial rollouts
+  (the stage references rl.reward_model_stage etc. are checked by r1jax/stages/kinds.py)."""
+  r = config.rl
+  positive(config, 'rl.steps', 'rl.prompts_per_step', 'rl.group_size', 'rl.max_new_tokens',
+            'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
+  positive(config, *(f'rl.{f}' for f in ('update_chunks', 'length_buckets') if f in r))
+  non_negative(config, 'rl.log_every', 'rl.eval_every', 'rl.max_nonfinite_in_a_row')
+  require(r.prompts_per_step % data_parallel == 0,
+           f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
+           f'size {data_parallel}; use a multiple of {data_parallel} (a group never straddles '
+           'devices)')
+  require(len(r.rewards) > 0, 'rl.rewards is empty; e.g. {"accuracy": 1.0, "format": 0.5}')
+  check_sampling('rl', r)
+  modes = ('grpo', 'drgrpo', 'batch_std')
+  require(r.advantage_mode in modes, f'rl.advantage_mode={r.advantage_mode!r}: use one of {modes}')
+  try:
+    for name in r.rewards:
+      rewards.get_reward(name)
+    loss_config(r)
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
+  _validate_k15(r)
+  partial.validate_config(r)
+
+
+def _validate_k15(r) -> None:
+  """The loss switch, reward schedules, dynamic-sampling signal and prompt samplers."""
+  require(r.loss in ('grpo', 'kimi_k15'), f"rl.loss={r.loss!r}: use 'grpo' or 'kimi_k15'")
+  if r.loss == 'kimi_k15':
+    require(r.kimi_tau > 0, f'rl.kimi_tau={r.kimi_tau} must be > 0 (e.g. 0.05)')
+    require(r.kimi_baseline in losses.KIMI_BASELINES,
+             f'rl.kimi_baseline={r.kimi_baseline!r}: use one of {losses.KIMI_BASELINES}')
+    require(r.kimi_baseline != 'partition' or r.group_size >= 2,
+             "rl.kimi_baseline='partition' needs rl.group_size >= 2 (a leave-one-out mean)")
+    require(r.kl_beta == 0, f"rl.kl_beta={r.kl_beta} with rl.loss='kimi_k15': k1.5 has no "
+                             'reference KL (its tau term is the KL to the iteration\'s policy); '
+                             'set rl.kl_beta=0')
+    require(r.entropy_coef == 0, f"rl.entropy_coef={r.entropy_coef} is not used by "
+                                  "rl.loss='kimi_k15'; set it to 0")
+  warmups = dict(r.reward_warmup)
+  require(r.length_penalty_warmup >= 0,
+           f'rl.length_penalty_warmup={r.length_penalty_warmup} must be >= 0')
+  if r.length_penalty_warmup:
+    warmups['length_penalty'] = r.length_penalty_warmup
+  for name, steps in warmups.items():
+    require(name in r.rewards, f'rl.reward_warmup names {name!r}, which is not in rl.rewards '
+                                f'{sorted(r.rewards)}; add it to rl.rewards')
+    require(steps >= 0, f'rl.reward_warmup[{name!r}]={steps} must be >= 0 steps')
+  require(r.dynamic_sampling_metric in ('success', 'reward'),
+           f"rl.dynamic_sampling_metric={r.dynamic_sampling_metric!r}: use 'success' or 'reward'")
+  require(r.sampling in prompt_sampler.SAMPLING_MODES,
+           f'rl.sampling={r.sampling!r}: use one of {prompt_sampler.SAMPLING_MODES}')
+  if (r.dynamic_sampling and r.dynamic_sampling_metric == 'success') or (
+      r.sampling == 'prioritized'):
+    require(r.success_reward in r.rewards,
+             f'rl.success_reward={r.success_reward!r} is not in rl.rewards {sorted(r.rewards)}: '
+             'dynamic sampling by success and prioritized sampling read it; add it (weight 0 '
+             "tracks it without rewarding) or use rl.dynamic_sampling_metric='reward'")
+  require(0 < r.curriculum_start <= 1,
+           f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
+  require(r.curriculum_steps >= 0, f'rl.curriculum_steps={r.curriculum_steps} must be >= 0')
+  require(0 < r.priority_floor <= 1, f'rl.priority_floor={r.priority_floor} must be in (0, 1]')

@@ -19,7 +19,7 @@ An `rl` stage turns into this when rl.reward_model_stage names a finished reward
 """
 import numpy as np
 
-from r1jax import evaluate, metrics
+from r1jax import evaluate, metrics, sharding
 from r1jax.data import pipeline, source, templates
 from r1jax.data.tasks import Example, general
 from r1jax.models import ModelConfig
@@ -124,9 +124,9 @@ class AllScenariosTrainer(rl.GRPOTrainer):
   def step(self) -> dict:
     row = super().step()
     ro = self.last_rollout
-    gen = rl.all_hosts_concat(ro.per_reward['general']) > 0
-    total = rl.all_hosts_concat(ro.rewards.astype(np.float32))
-    per = {k: rl.all_hosts_concat(v) for k, v in ro.per_reward.items()}
+    gen = sharding.all_hosts_concat(ro.per_reward['general']) > 0
+    total = sharding.all_hosts_concat(ro.rewards.astype(np.float32))
+    per = {k: sharding.all_hosts_concat(v) for k, v in ro.per_reward.items()}
     for k in list(row):   # means over all rows mix the scenarios: per scenario instead
       if k.startswith('reward/') or k.startswith('reward_std/') or k == 'accuracy':
         del row[k]
@@ -208,12 +208,10 @@ def encode_rows(tokenizer, prompts, responses, seq_len: int = 0):
           np.array([bos + len(p) for p in encoded], np.int32))
 
 
-def make_reward(config, workdir, tokenizer, mesh, rules) -> RewardModelReward:
-  """The reward model of stage rl.reward_model_stage, compiled on the mesh and calibrated on
-  its held-out pairs."""
-  from r1jax import stages  # pylint: disable=g-import-not-at-top
+def make_reward(config, rm_cfg, workdir, tokenizer, mesh, rules) -> RewardModelReward:
+  """The reward model of stage rl.reward_model_stage (`rm_cfg` is that stage's config),
+  compiled on the mesh and calibrated on its held-out pairs."""
   name = config.rl.reward_model_stage
-  rm_cfg = stages.stage_config(config, name)
   params = reward_model.load_reward_model(rm_cfg, workdir, name, mesh, rules)
   think_close = tokenizer.encode(templates.THINK_CLOSE)
   if len(think_close) != 1:
@@ -232,10 +230,12 @@ def make_reward(config, workdir, tokenizer, mesh, rules) -> RewardModelReward:
   return rm
 
 
-def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: str = 'rl_all'):
-  """rl.run with the mixed prompts, the routed rewards and the general evaluation."""
+def run(config, workdir: str, tokenizer, mesh, rules, reward_model_config, init_params=None,
+        stage: str = 'rl_all'):
+  """rl.run with the mixed prompts, the routed rewards and the general evaluation;
+  `reward_model_config` is the config of stage rl.reward_model_stage."""
   rl_cfg = config.rl
-  rm = make_reward(config, workdir, tokenizer, mesh, rules)
+  rm = make_reward(config, reward_model_config, workdir, tokenizer, mesh, rules)
   template = templates.get_template(config.data.template)
   num_general = max(64, 4 * rl_cfg.prompts_per_step)
   prompts = MixedPrompts(source.load_records(config.data, 'train'),

@@ -3,6 +3,7 @@ the filters are counted; the set round-trips through the TFDS array_record datas
 from configs import common
 from r1jax import evaluate, rewards
 from r1jax.data import cold_start, templates
+from r1jax.stages import cold_start as cold_start_set
 from r1jax.data.tasks import Example, make_examples
 from r1jax.data.tasks.languages import localize
 from r1jax.rewards.format import format_strict_score
@@ -44,29 +45,29 @@ def _config(num=60):
 
 
 def test_filters_are_counted(tokenizer):
-  records, counts = cold_start.make_traces(_config(), tokenizer)
+  records, counts = cold_start_set.make_traces(_config(), tokenizer)
   assert counts['generated'] == 60 and counts['kept'] == len(records)
   assert counts['kept'] + sum(v for k, v in counts.items() if k.startswith('dropped_')) == 60
   assert counts['kept/en'] + counts['kept/zh'] == counts['kept']
   assert 0 < counts['dropped_too_long'] < 60   # the R1 preamble + a long trace > 190 tokens
   assert all(2 + len(tokenizer.encode(r['prompt'])) + len(tokenizer.encode(r['completion']))
              <= 190 for r in records)
-  heldout = cold_start.make_traces(_config(), tokenizer, 'heldout')[0]
+  heldout = cold_start_set.make_traces(_config(), tokenizer, 'heldout')[0]
   assert not {r['question'] for r in heldout} & {r['question'] for r in records}
 
 
 def test_written_as_a_tfds_dataset_once(tmp_path, monkeypatch):
   config = _config(num=24)
-  name, counts = cold_start.build_cold_start(str(tmp_path), config, None)
+  name, counts = cold_start_set.build_cold_start(str(tmp_path), config, None)
   records = cold_start.read_records(str(tmp_path), name)
-  assert records == cold_start.make_traces(config)[0] and len(records) == counts['kept']
+  assert records == cold_start_set.make_traces(config)[0] and len(records) == counts['kept']
   assert list((tmp_path / 'r1jax_cold_start').glob('*/1.0.0/*.array_record*'))
-  monkeypatch.setattr(cold_start, 'make_traces', None)   # a second call reads, does not build
-  assert cold_start.build_cold_start(str(tmp_path), config, None) == (name, counts)
+  monkeypatch.setattr(cold_start_set, 'make_traces', None)   # a second call reads, does not build
+  assert cold_start_set.build_cold_start(str(tmp_path), config, None) == (name, counts)
 
 
 def _zero_groups():
-  from r1jax.data import rejection
+  from r1jax.stages import rejection
   record = dict(question='Compute 7 + 5 - 3', task='arithmetic', answer='9', language='en')
   sample = lambda text, correct=1.0, mixed=False: rejection.Sample(
       text=text, answer=None, correct=correct, format=1.0, length=12, truncated=False,
@@ -81,7 +82,7 @@ def _zero_groups():
 
 def test_source_a_keeps_correct_readable_zero_outputs_rewritten():
   config = _config()
-  records, counts = cold_start.readable_zero_outputs(_zero_groups(), config)
+  records, counts = cold_start_set.readable_zero_outputs(_zero_groups(), config)
   assert [r['completion'] for r in records] == [
       ' <think> 7 + 5 = 12 . 12 - 3 = 9 . </think> <answer> 9 </answer>']
   assert (counts['zero_sampled'], counts['zero_kept_reasoning'], counts['zero_dropped_incorrect'],
@@ -92,11 +93,11 @@ def test_source_a_joins_the_set_once(tmp_path):
   config = _config(num=24)
   calls = []
   zero = ('r1_zero@10', lambda: calls.append(1) or _zero_groups())
-  name, counts = cold_start.build_cold_start(str(tmp_path), config, None, zero)
-  plain = cold_start.make_traces(config)[0]
+  name, counts = cold_start_set.build_cold_start(str(tmp_path), config, None, zero)
+  plain = cold_start_set.make_traces(config)[0]
   records = cold_start.read_records(str(tmp_path), name)
   assert records[:len(plain)] == plain and len(records) == len(plain) + 1 == counts['kept']
   assert counts['zero_kept_reasoning'] == 1 and calls == [1]
-  assert name != cold_start.build_cold_start(str(tmp_path), config, None)[0]   # its own set
-  assert cold_start.build_cold_start(str(tmp_path), config, None, zero) == (name, counts)
+  assert name != cold_start_set.build_cold_start(str(tmp_path), config, None)[0]   # its own set
+  assert cold_start_set.build_cold_start(str(tmp_path), config, None, zero) == (name, counts)
   assert calls == [1]   # built once: the second call reads it

@@ -12,7 +12,7 @@ from r1jax.data.tasks import Example, make_examples
 from r1jax.data.tasks.languages import assign_languages, localize, render_cot
 from r1jax.data.templates import get_template
 from r1jax.data.tokenizer import train_tokenizer
-from r1jax.evaluate import mixed_language
+from r1jax.rewards.language import mixed_language
 
 EXAMPLES = make_examples(['arithmetic', 'linear_equation', 'countdown'], 'train', 300, 0, [1, 2])
 

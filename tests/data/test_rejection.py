@@ -9,7 +9,9 @@ import pytest
 
 from configs import common
 from r1jax import evaluate, sharding
-from r1jax.data import cold_start, rejection, source, templates
+from r1jax.data import cold_start, source, templates
+from r1jax.rewards.format import repetition_ratio
+from r1jax.stages import cold_start as cold_start_set, rejection
 from r1jax.data.tasks import general, make_examples
 from r1jax.models import ModelConfig, init_params
 from r1jax.rewards import oracle
@@ -67,11 +69,11 @@ def test_each_filter_drops_what_it_names_and_is_counted():
 def test_repetition_ratio_passes_worked_traces_and_catches_loops():
   config = _config()
   config.train.cold_start_examples = 60
-  traces = [r['completion'] for r in cold_start.make_traces(config)[0]]
+  traces = [r['completion'] for r in cold_start_set.make_traces(config)[0]]
   cfg = config.rejection_sampling
-  assert max(rejection.repetition_ratio(t, cfg.repeat_ngram) for t in traces) <= cfg.max_repeat_ratio
-  assert rejection.repetition_ratio('a b c d e f', 4) == 0.0
-  assert rejection.repetition_ratio('= 12 . ' * 10, 4) > 0.8
+  assert max(repetition_ratio(t, cfg.repeat_ngram) for t in traces) <= cfg.max_repeat_ratio
+  assert repetition_ratio('a b c d e f', 4) == 0.0
+  assert repetition_ratio('= 12 . ' * 10, 4) > 0.8
 
 
 def test_general_records_are_the_oracles_best(tokenizer):

@@ -40,10 +40,11 @@ import ml_collections
 import numpy as np
 
 from r1jax import evaluate, metrics
+from r1jax.config import non_negative, positive, require
 from r1jax.data import cold_start, source, templates
 from r1jax.data.tasks import general
 from r1jax.rewards import oracle
-from r1jax.rewards.format import format_strict_score
+from r1jax.rewards.format import format_strict_score, repetition_ratio
 
 NAME = 'r1jax_rejection_sampled'
 KEEP = ('all', 'shortest')
@@ -113,15 +114,6 @@ def sample_and_verify(config, tokenizer, mesh, rules, params, records, *, num_sa
         length=d['length'], truncated=d['truncated'],
         mixed_language=evaluate.mixed_language(d['completion'], group.language)))
   return groups, row
-
-
-def repetition_ratio(text, n: int) -> float:
-  """Share of the text's word n-grams that repeat an earlier one (0 = no repeats; a loop
-  like '12 . 12 . 12 . ...' is close to 1). `text` may also be a sequence of words or token
-  ids (partial rollouts check token ids, train/partial.py)."""
-  words = text.split() if isinstance(text, str) else list(text)
-  grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
-  return 1.0 - len(set(grams)) / len(grams) if grams else 0.0
 
 
 def _record(question, prompt, completion, task, language, answer) -> dict:
@@ -256,3 +248,21 @@ def hash_texts(records) -> str:
   for r in records:
     digest.update((r['prompt'] + '\x00' + r['completion'] + '\x01').encode())
   return digest.hexdigest()[:16]
+
+
+def validate_config(config, data_parallel: int) -> None:
+  r = config.rejection_sampling
+  positive(config, 'rejection_sampling.num_prompts', 'rejection_sampling.num_samples',
+            'rejection_sampling.max_new_tokens', 'rejection_sampling.prompt_len',
+            'rejection_sampling.batch_size', 'rejection_sampling.repeat_ngram')
+  non_negative(config, 'rejection_sampling.max_response_tokens',
+                'rejection_sampling.max_per_prompt', 'rejection_sampling.num_general')
+  require(r.batch_size % data_parallel == 0,
+           f'rejection_sampling.batch_size={r.batch_size} is not divisible by the data-parallel '
+           f'size {data_parallel}; use a multiple of {data_parallel}')
+  require(r.keep in ('all', 'shortest'),
+           f"rejection_sampling.keep={r.keep!r}: use 'all' or 'shortest'")
+  require(0 <= r.max_repeat_ratio <= 1,
+           f'rejection_sampling.max_repeat_ratio={r.max_repeat_ratio} must be in [0, 1]')
+  require(r.temperature >= 0,
+           f'rejection_sampling.temperature={r.temperature} must be >= 0 (0 = greedy)')
