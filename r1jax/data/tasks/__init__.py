@@ -8,11 +8,11 @@ import itertools
 import random
 from typing import Sequence
 
-from r1jax.data.tasks import arithmetic, countdown, linear_equation
+from r1jax.data.tasks import arithmetic, columns, countdown, linear_equation
 from r1jax.data.tasks.base import HELDOUT_FRACTION, SPLITS, Example, Task, split_of
 
 TASKS: dict[str, Task] = {t.name: t for t in (arithmetic.TASK, countdown.TASK,
-                                              linear_equation.TASK)}
+                                              linear_equation.TASK, *columns.TASKS)}
 
 # After this many consecutive draws without a new distinct problem, a (task, difficulty) space
 # counts as exhausted for the split and repeats are allowed.
