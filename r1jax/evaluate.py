@@ -37,13 +37,16 @@ def majority_correct(answers: list, correct: np.ndarray) -> float:
   return float(correct[answers.index(winner)])
 
 
-def score_completions(completions, prompts, records, group_size, pool=None):
-  """Per-completion accuracy and format (float32 [N]) for group-major completions."""
+def score_completions(completions, prompts, records, group_size, pool=None,
+                      answer_source: str = 'auto'):
+  """Per-completion accuracy and format (float32 [N]) for group-major completions; the
+  answer is read from `answer_source` (the template's, rewards.math.extract_answer)."""
   batch = rewards.RewardBatch(
       completions=completions, prompts=[p for p in prompts for _ in range(group_size)],
       metadata=[Example.from_record(r).metadata() for r in records for _ in range(group_size)],
       group_size=group_size)
-  _, per_reward = rewards.compute_rewards(batch, {'accuracy': 1.0, 'format': 1.0}, pool=pool)
+  _, per_reward = rewards.compute_rewards(batch, {'accuracy': 1.0, 'format': 1.0}, pool=pool,
+                                          answer_source=answer_source)
   return per_reward['accuracy'], per_reward['format']
 
 
@@ -124,6 +127,7 @@ class Evaluator:
     self.k, self.batch_size = eval_cfg.num_samples, eval_cfg.batch_size
     records = source.load_records(config.data, 'heldout') if records is None else records
     template = templates.get_template(config.data.template)
+    self.answer_source = template.answer_source
     if prompts is None:
       prompts = [template.prompt(r['question']) for r in records]
     keep = pipeline.drop_long_prompts(tokenizer, prompts, eval_cfg.prompt_len,
@@ -171,9 +175,10 @@ class Evaluator:
     """(metrics row, one dict per completion: prompt index, task, level, text, extracted
     answer, gold, correct, format, length, truncated)."""
     texts, lengths, truncated = self.sample_texts(params)
-    accuracy, fmt = score_completions(texts, self.prompts, self.records, self.k, self.pool)
+    accuracy, fmt = score_completions(texts, self.prompts, self.records, self.k, self.pool,
+                                      self.answer_source)
     k = self.k
-    answers = [normalize_answer(extract_answer(t)) for t in texts]
+    answers = [normalize_answer(extract_answer(t, self.answer_source)) for t in texts]
     row = {f'eval/{name}': value for name, value in summarize(
         accuracy.reshape(-1, k), [answers[i * k:(i + 1) * k] for i in range(len(self.records))],
         self.records, k).items()}

@@ -6,6 +6,16 @@ Every pretraining document is an R1-Zero prompt followed by a completion in one 
   'direct'   ' <think> I know this . </think> <answer> 9 </answer>'
   'noformat' ' The answer is 9 .'
 
+The column-arithmetic tasks (add, sub, mul: r1jax/data/tasks/columns.py) have modes that
+differ in length and accuracy, each opened by its own words (what the substrate check forces):
+
+  'direct'   ' <think> so 7 7 0 3 . </think> <answer> 7703 </answer>'
+  'coarse'   ' <think> pairs : 3 8 + 6 5 + 0 = 0 3 carry 1 . ... so 7 7 0 3 . </think> ...'
+  'fine'     ' <think> columns : 8 + 5 + 0 = 3 carry 1 . ... so 7 7 0 3 . </think> ...'  (= 'cot')
+  'check'    ' <think> columns and check : ... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . ... </think> ...'
+  'slip'     a 'check' trace with one wrong digit that the check catches ('wait .', redone); the
+             wrong digit is kept out of the loss (`pretrain_documents` gives its span)
+
 Why: a base model that only ever saw 'cot' would start RL already solved, and one that never saw
 the template would never earn a reward. The mix makes it imperfect but not hopeless: 'direct'
 documents teach it to answer without working, which a ~1M-parameter model mostly gets wrong on
@@ -21,13 +31,35 @@ targets.
 import random
 from typing import Iterable, Mapping
 
-from r1jax.data.tasks import Example, general
+from r1jax.data.tasks import Example, columns, general
 from r1jax.data.tasks.base import normalised_probs
 from r1jax.data.tasks.languages import (DIRECT_THOUGHTS, LANGUAGES, NO_FORMAT, cot_steps,
                                         render_cot)
 from r1jax.data.templates import TEMPLATES, Template
 
-MODES = ('cot', 'direct', 'noformat')
+MODES = ('cot', 'direct', 'noformat', 'coarse', 'fine', 'check', 'slip')
+COLUMN_MODES = MODES[3:]   # the column-arithmetic tasks only
+# The words each column-arithmetic mode opens its reasoning with ('direct' opens with 'so').
+OPENERS = {'direct': '', 'coarse': 'pairs :', 'fine': 'columns :', 'check': 'columns and check :'}
+
+
+def column_completion(example: Example, template: Template, mode: str,
+                      rng: random.Random | None = None) -> tuple[str, tuple]:
+  """(completion, masked character spans) of a column-arithmetic example in `mode` ('cot' is
+  'fine'; 'slip' a 'check' trace with a caught slip drawn from `rng`). Each span covers a wrong
+  digit with the space before it, so the pieces encode to the same tokens as the whole."""
+  if mode == 'noformat':
+    return NO_FORMAT[example.language].format(answer=example.answer), ()
+  mode = {'cot': 'fine'}.get(mode, mode)
+  slip = mode == 'slip'
+  mode = 'check' if slip else mode
+  rendered = columns.render(example, mode, rng or random.Random(0), slip=slip)
+  opener = OPENERS[mode] + ' ' if OPENERS[mode] else ''
+  completion = template.completion(opener + rendered.text, rendered.answer)
+  offset = completion.index(rendered.text)
+  spans = tuple((offset + s - (rendered.text[s - 1:s] == ' '), offset + e)
+                for s, e in rendered.masked_spans)
+  return completion, spans
 
 
 def completion_text(example: Example, template: Template, mode: str,
@@ -35,6 +67,11 @@ def completion_text(example: Example, template: Template, mode: str,
   """The completion of `example` in `mode`, in the example's language (the 'direct' thought
   is drawn from `rng`); a 'cot' reasoning switches language from step `switch_at` if given."""
   language = example.language
+  if example.task in columns.SPECS:
+    return column_completion(example, template, mode, rng)[0]
+  if mode in COLUMN_MODES:
+    raise ValueError(f'data.mode_probs has {mode!r}, a mode of the column-arithmetic tasks '
+                     f'{tuple(columns.SPECS)}; task {example.task!r} has cot, direct, noformat')
   if mode == 'cot':
     return template.completion(render_cot(example.cot, language, switch_at), example.answer)
   if mode == 'direct':
@@ -51,9 +88,11 @@ def _normalised(mode_probs: Mapping[str, float]) -> tuple[list[str], list[float]
 
 def pretrain_documents(examples: list[Example], template: Template,
                        mode_probs: Mapping[str, float], seed: int,
-                       language_switch_prob: float = 0.0) -> list[tuple[str, str]]:
+                       language_switch_prob: float = 0.0) -> list[tuple]:
   """(prompt_text, completion_text) per example, each mode drawn with `mode_probs`; a 'cot'
-  completion switches language at a random step with probability `language_switch_prob`."""
+  completion switches language at a random step with probability `language_switch_prob`. A
+  'slip' document is (prompt, completion, masked spans): its wrong digit is not a target
+  (`pipeline.encode_documents`)."""
   if not 0 <= language_switch_prob <= 1:
     raise ValueError(f'data.language_switch_prob={language_switch_prob} must be in [0, 1]')
   modes, probs = _normalised(mode_probs)
@@ -62,6 +101,10 @@ def pretrain_documents(examples: list[Example], template: Template,
   docs = []
   for ex in examples:
     mode = rng.choices(modes, probs)[0]
+    if ex.task in columns.SPECS:
+      completion, spans = column_completion(ex, template, mode, rng)
+      docs.append((template.prompt(ex.question), completion) + ((spans,) if spans else ()))
+      continue
     switch_at = None
     if mode == 'cot' and language_switch_prob and switch_rng.random() < language_switch_prob:
       switch_at = switch_rng.randrange(max(len(cot_steps(ex.cot)), 1))
@@ -84,7 +127,8 @@ def tokenizer_corpus(examples: Iterable[Example],
   lines = []
   for ex in examples:
     for t in templates:
-      texts = [t.prompt(ex.question)] + [completion_text(ex, t, m, rng) for m in MODES]
+      modes = MODES if ex.task in columns.SPECS else MODES[:3]
+      texts = [t.prompt(ex.question)] + [completion_text(ex, t, m, rng) for m in modes]
       lines.extend(line for text in texts for line in text.split('\n') if line)
   lines.extend(extra_lines)
   return lines

@@ -13,16 +13,42 @@ import numpy as np
 from r1jax.data.tokenizer import Tokenizer
 
 
-def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len: int,
+def _encode_pieces(tokenizer: Tokenizer, text: str, spans) -> tuple[list[int], list[float]]:
+  """`text`'s tokens, encoded piece by piece at the span edges, and 0 (masked) on the tokens of
+  the character `spans`, 1 elsewhere. A span starts at a space (a word boundary), so the pieces
+  give the same tokens as the whole text; a ValueError says when they do not."""
+  ids, weights, at = [], [], 0
+  for start, end in sorted(spans):
+    for piece, weight in ((text[at:start], 1.0), (text[start:end], 0.0)):
+      if piece:
+        tokens = tokenizer.encode(piece)
+        ids += tokens
+        weights += [weight] * len(tokens)
+    at = end
+  tokens = tokenizer.encode(text[at:])
+  ids, weights = ids + tokens, weights + [1.0] * len(tokens)
+  if ids != tokenizer.encode(text):
+    raise ValueError(f'masked spans {spans} of {text[:60]!r}... do not fall on token boundaries; '
+                     'start each span at a space')
+  return ids, weights
+
+
+def encode_documents(tokenizer: Tokenizer, docs: list[tuple], seq_len: int,
                      mask_prompt: bool) -> dict[str, np.ndarray]:
   """Right-padded `[BOS] prompt completion [EOS] [PAD ...]` rows.
 
   Returns tokens int32 [N, seq_len] and loss_mask float32 [N, seq_len]: 1 where the token is a
   training target (completion tokens and EOS, plus prompt tokens unless `mask_prompt`), 0 on BOS
-  and padding. Raises ValueError naming `data.seq_len` if any document does not fit.
+  and padding. A document may be (prompt, completion, spans): the completion tokens of those
+  character spans are not targets either (a slip a trace goes on to catch, corpus.py). Raises
+  ValueError naming `data.seq_len` if any document does not fit.
   """
-  prompts = tokenizer.encode_batch([p for p, _ in docs])
-  completions = tokenizer.encode_batch([c for _, c in docs])
+  prompts = tokenizer.encode_batch([d[0] for d in docs])
+  completions = tokenizer.encode_batch([d[1] for d in docs])
+  masked = {}
+  for i, d in enumerate(docs):
+    if len(d) > 2 and d[2]:
+      completions[i], masked[i] = _encode_pieces(tokenizer, d[1], d[2])
   bos = [tokenizer.bos_id] if getattr(tokenizer, 'add_bos', True) else []
   lengths = np.array([len(bos) + 1 + len(p) + len(c) for p, c in zip(prompts, completions)],
                      np.int64)
@@ -36,6 +62,9 @@ def encode_documents(tokenizer: Tokenizer, docs: list[tuple[str, str]], seq_len:
     row = bos + p + c + [tokenizer.eos_id]
     tokens[i, :len(row)] = row
     loss_mask[i, len(bos) + len(p) if mask_prompt else 1:len(row)] = 1.0
+    if i in masked:
+      start = len(bos) + len(p)
+      loss_mask[i, start:start + len(c)] *= np.asarray(masked[i], np.float32)
   return dict(tokens=tokens, loss_mask=loss_mask)
 
 

@@ -27,6 +27,10 @@ class Template:
   name: str
   prompt_format: str      # fields: question
   completion_format: str  # fields: cot, answer
+  # Where the accuracy reward and the evaluation read the answer (rewards.math.extract_answer):
+  # 'tagged' for the R1 templates (only an answer inside <answer></answer> counts, the paper's
+  # rule reward), 'auto' for the others (the boxed answer, or 'the answer is ...').
+  answer_source: str = 'auto'
 
   def prompt(self, question: str) -> str:
     return self.prompt_format.format(question=question)
@@ -37,7 +41,8 @@ class Template:
 
 TEMPLATES = {
     'r1_zero': Template('r1_zero', R1_ZERO_PROMPT,
-                        f' {THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}'),
+                        f' {THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}',
+                        answer_source='tagged'),
     'chat': Template('chat', 'User: {question}\nAssistant:', ' {cot} The answer is {answer}.'),
 }
 
@@ -51,7 +56,8 @@ MODEL_TEMPLATES = {
     'chatml_r1': Template(
         'chatml_r1', '<|im_start|>system\n' + R1_ZERO_PROMPT.split(' User:')[0]
         + '<|im_end|>\n<|im_start|>user\n{question}<|im_end|>\n<|im_start|>assistant\n',
-        f'{THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}'),
+        f'{THINK_OPEN} {{cot}} {THINK_CLOSE} {ANSWER_OPEN} {{answer}} {ANSWER_CLOSE}',
+        answer_source='tagged'),
 }
 
 

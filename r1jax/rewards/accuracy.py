@@ -1,11 +1,13 @@
 """'accuracy': one correctness reward for mixed batches, dispatched per example by
 metadata['task']: 'countdown' -> countdown check, 'code' -> sandboxed tests (fraction
-passed), anything else -> math answer equivalence."""
+passed), column arithmetic ('add', 'sub', 'mul') -> the exact integer, anything else -> math
+answer equivalence."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from r1jax.data.tasks import columns
 from r1jax.rewards.base import RewardBatch, register
 from r1jax.rewards.code import code_scores
 from r1jax.rewards.countdown import countdown_score
@@ -20,12 +22,15 @@ def accuracy(batch: RewardBatch, pool=None, answer_source: str = 'auto',
   """float32 [N] in [0, 1]."""
   tasks = [m.get('task', 'math') for m in batch.metadata]
   out = np.zeros(len(batch), np.float32)
-  math_idx = [i for i, t in enumerate(tasks)
-              if t not in ('countdown', 'code') and not t.startswith('rg/')]
+  math_idx = [i for i, t in enumerate(tasks) if t not in ('countdown', 'code')
+              and t not in columns.SPECS and not t.startswith('rg/')]
   code_idx = [i for i, t in enumerate(tasks) if t == 'code']
   for i, t in enumerate(tasks):
     if t.startswith('rg/'):  # reasoning-gym: the dataset's own scorer
       out[i] = rg_score(batch.completions[i], batch.metadata[i], answer_source)
+    elif t in columns.SPECS:   # digits only: no product reading of a spaced '7 7 0 3'
+      out[i] = float(columns.answer_matches(extract_answer(batch.completions[i], answer_source),
+                                            str(batch.metadata[i]['answer'])))
     elif t == 'countdown':
       m = batch.metadata[i]
       out[i] = countdown_score(extract_answer(batch.completions[i], answer_source),

@@ -218,11 +218,16 @@ def _phrase_answer(text: str) -> str | None:
   return text[item_start:item_end].strip()
 
 
+ANSWER_SOURCES = ('auto', 'tagged', 'answer_tag', 'boxed')
+
+
 def extract_answer(text: str, source: str = 'auto') -> str | None:
   """The final answer of a completion, or None.
 
-  source: 'answer_tag' - the last <answer>...</answer> as written; 'boxed' - the last
-    \\boxed{...};
+  source: 'answer_tag' - the last <answer>...</answer> as written; 'tagged' - the last
+    answer tag read as 'auto' reads one (a boxed answer or a sentence inside it), and nothing
+    outside a tag counts (DeepSeek-R1's rule reward; the R1 templates use it); 'boxed' - the
+    last \\boxed{...};
     'auto' - the last answer tag if the text has one, else the last boxed answer, else the
     math after 'final answer'/'the answer is'/'is' (or the last math span or number); with
     a <think> block this last, unmarked kind is only looked for after </think>.
@@ -231,11 +236,11 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
   `is_equivalent` compares the last one with a single gold, all of them with a gold that
   has several answers. Inside an answer tag a \\boxed{} is unwrapped.
   """
-  if source not in ('auto', 'answer_tag', 'boxed'):
-    raise ValueError(f"answer_source={source!r}; use 'auto', 'answer_tag' or 'boxed'")
+  if source not in ANSWER_SOURCES:
+    raise ValueError(f"answer_source={source!r}; use one of {ANSWER_SOURCES}")
   if not isinstance(text, str):
     return None
-  if source == 'answer_tag' or (source == 'auto' and '<answer>' in text):
+  if source in ('answer_tag', 'tagged') or (source == 'auto' and '<answer>' in text):
     end = text.rfind('</answer>')   # the last complete tag, found without a regex scan
     start = text.rfind('<answer>', 0, end) if end >= 0 else -1
     if start < 0:
@@ -244,7 +249,7 @@ def extract_answer(text: str, source: str = 'auto') -> str | None:
     if _BOX_CMD.search(answer):
       return _boxed_answer(answer)
     words = _WORD.findall(_TEXT_CMD.sub('', re.sub(r'\\[a-zA-Z]+', '', answer)))
-    if source == 'auto' and '```' not in answer and len(
+    if source != 'answer_tag' and '```' not in answer and len(
         [w for w in words if w.lower() not in ('and', 'or')]) >= 3:
       return _phrase_answer(answer) or answer.strip()   # a sentence: "The total is 18."
     return answer.strip()

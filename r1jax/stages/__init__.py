@@ -13,6 +13,7 @@ from the same params.
 from r1jax.checkpoint import latest_step, restore_params
 from r1jax.stages import k15  # noqa: F401  (registers the Kimi k1.5 kinds)
 from r1jax.stages import kinds  # noqa: F401  (registers the kinds)
+from r1jax.stages import substrate  # noqa: F401  (registers the substrate check)
 from r1jax.stages.registry import (DEFAULT_KINDS, KINDS, Kind, check_stages, data_stage,
                                    first_stages, get_kind, kind_name, load_stage_params, register,
                                    source_stage, stage_config)

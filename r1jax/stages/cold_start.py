@@ -32,7 +32,8 @@ def make_traces(config, tokenizer=None, split: str = 'train',
   prompts = [template.prompt(ex.question) for ex in examples]
   completions = [trace(ex, template) for ex in examples]
   batch = rewards.RewardBatch(completions, prompts, [ex.metadata() for ex in examples])
-  correct = rewards.compute_rewards(batch, {'accuracy': 1.0})[1]['accuracy'] == 1.0
+  correct = rewards.compute_rewards(batch, {'accuracy': 1.0},
+                                    answer_source=template.answer_source)[1]['accuracy'] == 1.0
   mixed = np.array([mixed_language(c, ex.language)
                     for c, ex in zip(completions, examples)])
   if tokenizer is not None:

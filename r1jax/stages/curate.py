@@ -56,7 +56,8 @@ def sample_scored(config, tokenizer, mesh, rules, params, records, num_samples: 
              truncated=np.asarray(truncated), correct=None)
   if score:
     plain = [template.prompt(r['question']) for r in kept]
-    accuracy, _ = evaluate.score_completions(texts, plain, kept, num_samples, pool)
+    accuracy, _ = evaluate.score_completions(texts, plain, kept, num_samples, pool,
+                                             template.answer_source)
     out['correct'] = accuracy.reshape(len(kept), num_samples)
   return out
 

@@ -64,6 +64,12 @@ def write_report(config, workdir: str) -> str:
       if report:
         out[name] = report['counts']
         lines.append(f'\n{name}: ' + ', '.join(f'{k} {v}' for k, v in report['counts'].items()))
+    if registry.kind_name(config, name) == 'substrate_check':
+      from r1jax.stages import substrate  # pylint: disable=g-import-not-at-top
+      table = substrate.read_report(workdir, name)
+      if table:
+        out[name] = table
+        lines.append(f'\n{name}: ' + substrate.markdown(table))
   students = [s for s in config.stages
               if (registry.stage_config(config, s).rl.match_compute_of or '') in config.stages
               and registry.kind_name(config, s) == 'rl']

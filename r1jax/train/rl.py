@@ -301,6 +301,10 @@ class GRPOTrainer:
     self.prompts = prompts
     self.prefix = getattr(prompts, 'shared_prefix', None)  # computed once per batch if set
     self.model_cfg = ModelConfig.from_config(config.model)
+    # the template decides where the answer is read (R1 templates: the <answer> tag only);
+    # rl.reward_options.answer_source overrides it
+    self.reward_options = {'answer_source': templates.get_template(
+        config.data.template).answer_source, **dict(self.rl.reward_options)}
     self.loss_cfg = loss_config(self.rl)
     self.use_ref = self.rl.kl_beta > 0
     self.key = jax.random.key(config.seed)
@@ -467,7 +471,7 @@ class GRPOTrainer:
     rule verifiers, on the host; RL for all scenarios (train/rl_all.py) adds the reward model."""
     del prompts, samples
     return rewards.compute_rewards(batch, self.reward_weights(step), pool=self.pool,
-                                   **dict(self.rl.reward_options))
+                                   **self.reward_options)
 
   def collect(self, step: int):
     """Rollouts for one step; with dynamic sampling, zero-variance groups are dropped and

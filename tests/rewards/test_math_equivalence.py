@@ -132,6 +132,12 @@ def test_common_forms_take_the_fast_path(s, value):
     ('\\boxed{\\frac{1}{2}', 'boxed', None), ('\\boxed 5', 'boxed', '5'),
     ('<think>a</think><answer>7</answer>', 'answer_tag', '7'),
     ('\\boxed{7}', 'answer_tag', None),
+    # 'tagged' (the R1 templates): inside the last tag as 'auto' reads it, nothing outside
+    ('<think> 4 + 5 = 9 . </think> The answer is 9 .', 'tagged', None),
+    ('The answer is 9 .', 'auto', '9'),
+    ('<think> x </think> <answer> The total is 18. </answer>', 'tagged', '18'),
+    ('<think> x </think> <answer> 7703 </answer> so 12', 'tagged', '7703'),
+    ('\\boxed{7}', 'tagged', None),
 ])
 def test_extract_answer(text, source, expected):
   assert extract_answer(text, source) == expected

@@ -207,3 +207,29 @@ def test_slow_path_without_a_pool_uses_the_default_pool():
   from r1jax.rewards.math import is_equivalent
   assert is_equivalent('\\sqrt{8}', '2\\sqrt{2}')
   assert not is_equivalent('\\sqrt{8}', '3\\sqrt{2}')
+
+
+def test_r1_templates_read_the_answer_tag_only():
+  """The R1 templates' rule reward (and the evaluation) credits an answer inside the tags only;
+  the chat template keeps the broad reading."""
+  from r1jax import evaluate
+  from r1jax.data import templates
+  meta = {'task': 'arithmetic', 'answer': '9', 'difficulty': 1, 'numbers': (), 'target': 0,
+          'language': 'en'}
+  texts = [' <think> 4 + 5 = 9 . </think> <answer> 9 </answer>', ' The answer is 9 .',
+           ' <think> 4 + 5 = 9 . </think> The answer is 9 .']
+  records = [dict(meta, question='Compute 4 + 5', cot='')]
+  for name, expected in (('r1_zero', [1, 0, 0]), ('chatml_r1', [1, 0, 0]), ('chat', [1, 1, 1])):
+    source = templates.get_template(name).answer_source
+    accuracy, _ = evaluate.score_completions(texts, ['q'], records, 3, answer_source=source)
+    assert accuracy.tolist() == expected, name
+
+
+def test_column_tasks_take_the_exact_integer_only():
+  """'3 4' is 12 to a math verifier (a product); on the digit tasks it is wrong."""
+  meta = lambda gold: {'task': 'add', 'answer': gold, 'difficulty': 1}
+  texts = ['<answer> 7703 </answer>', '<answer> 07703 </answer>', '<answer> 7 7 0 3 </answer>',
+           '<answer> 3 4 </answer>', '<answer> 7704 </answer>', '<answer> 7,703 </answer>']
+  golds = ['7703', '7703', '7703', '12', '7703', '7703']
+  batch = RewardBatch(texts, [''] * 6, [meta(g) for g in golds])
+  assert get_reward('accuracy')(batch, answer_source='tagged').tolist() == [1, 1, 0, 0, 0, 0]

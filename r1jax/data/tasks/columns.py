@@ -266,9 +266,15 @@ def render(example: Example, mode: str, rng: random.Random | None = None,
 
 def verify(example: Example, answer_text: str) -> bool:
   """Whether `answer_text` (the answer tags' content) is right: a plain run of digits, leading
-  zeros allowed, equal to the gold. The accuracy reward agrees on these (it also takes '7,703')."""
-  m = re.fullmatch(r'\s*([0-9]+)\s*', answer_text)
-  return m is not None and int(m.group(1)) == int(example.answer)
+  zeros allowed, equal to the gold. The accuracy reward uses exactly this rule for these tasks."""
+  return answer_matches(answer_text, example.answer)
+
+
+def answer_matches(answer_text: str | None, gold: str) -> bool:
+  """`answer_text` is a plain run of digits (leading zeros allowed) equal to `gold`; a spaced
+  '7 7 0 3' is not an integer here (a math verifier would read it as a product)."""
+  m = re.fullmatch(r'\s*([0-9]+)\s*', answer_text or '')
+  return m is not None and int(m.group(1)) == int(gold)
 
 
 # ------------------------------------------------------------------------------ problems
