@@ -197,3 +197,55 @@ def test_rollouts_and_evaluation_prefill_the_shared_preamble_once(tokenizer):
   assert rollouts[True].prompts.texts == rollouts[False].prompts.texts
   np.testing.assert_array_equal(rollouts[True].tokens, rollouts[False].tokens)
   np.testing.assert_allclose(rollouts[True].logprobs, rollouts[False].logprobs, atol=1e-5)
+
+
+
+class _NoEvaluation:
+  """rl.run's evaluator without the held-out sampling (a compile of its own, and not what a
+  resume test checks; test_r1_zero_stage_resumes_exactly_and_reports runs the real one)."""
+
+  def __call__(self, params):
+    return {}
+
+  def print_table(self, *args, **kwargs):
+    pass
+
+
+def _adam(state):
+  """The one ScaleByAdamState (count, mu, nu) inside an RLState's optimizer state."""
+  import optax  # pylint: disable=g-import-not-at-top
+  is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)
+  found = [s for s in jax.tree.leaves(state.train.opt_state, is_leaf=is_adam) if is_adam(s)]
+  assert len(found) == 1
+  return found[0]
+
+
+def test_run_resumes_params_and_adam_moments_exactly(tmp_path, tokenizer):
+  """`rl.run` stopped after 2 of 4 steps and run again from its step-2 checkpoint ends where
+  the uninterrupted run ends: params and Adam's mu, nu and count bit for bit (a resume that
+  built a fresh optimizer state would restart the moments and the count from 0)."""
+  config = _rl_config(steps=4, init_from='random', prompt_len=24, learning_rate=1e-2,
+                      eval_every=0)
+  config.data.template = 'chat'   # the task prompts in 24 tokens (r1_zero's preamble: ~90)
+  config.checkpoint.update(every=2, keep=3)
+  config.log.update(tensorboard=False, plots=False)
+  mesh = sharding.make_mesh(ml_collections.ConfigDict({'shape': (1, 1, 1)}), jax.devices()[:1])
+  run = lambda: jax.device_get(rl.run(config, str(tmp_path), tokenizer, mesh,
+                                      sharding.DEFAULT_RULES,
+                                      make_evaluator=lambda pool: _NoEvaluation()))
+  straight = run()                                  # saves steps 2 and 4
+  shutil.rmtree(tmp_path / 'checkpoints' / 'rl' / '4')
+  resumed = run()                                   # restores step 2, trains steps 3 and 4
+  rows = metrics.read_metrics(str(tmp_path), 'rl')
+  assert [r['step'] for r in rows if 'loss' in r] == [1, 2, 3, 4, 3, 4]
+
+  want, got = _adam(straight), _adam(resumed)
+  assert int(want.count) == int(got.count) == int(resumed.train.step) == 4
+  for name in ('mu', 'nu'):
+    for a, b in zip(jax.tree.leaves(getattr(want, name)), jax.tree.leaves(getattr(got, name))):
+      assert np.abs(a).max() > 0, name   # every moment has built up: the check has teeth
+      np.testing.assert_array_equal(b, a, err_msg=name)
+  for a, b in zip(jax.tree.leaves(straight.train.params), jax.tree.leaves(resumed.train.params)):
+    np.testing.assert_array_equal(b, a)
+  for a, b in zip(jax.tree.leaves(straight), jax.tree.leaves(resumed)):   # and the rest
+    np.testing.assert_array_equal(np.asarray(b), np.asarray(a))
