@@ -232,12 +232,74 @@ def test_init_from_loads_the_base_models_parameters(tmp_path, tokenizer, base_pa
 
 # ---------------------------------------------------------------------------- Kimi k1.5
 
+class AnsweredPrompts(IndexedPrompts):
+  """IndexedPrompts whose every question has the gold answer 7 (an arithmetic task)."""
+
+  def take_indices(self, idx):
+    batch = super().take_indices(idx)
+    batch.metadata = [{**m, 'task': 'arithmetic', 'answer': '7'} for m in batch.metadata]
+    return batch
+
+
+def np_kimi_advantages(lengths, correct, tau, baseline, penalty_weight=0.5):
+  """k1.5 per prompt group (rows [G] of lengths, correct): the reward accuracy +
+  penalty_weight * length penalty (sec. 2.3.3: lambda = 0.5 - (len - min) / (max - min);
+  lambda if correct, min(0, lambda) if not; 0 when every length is the same), minus the
+  baseline: the group's mean reward, or ('partition') tau log of the leave-one-out mean of
+  exp(r / tau). Float64 loops, nothing from r1jax. Returns (rewards, advantages) [B * G]."""
+  rewards, advantages = [], []
+  for lens, ok in zip(np.asarray(lengths, np.float64), np.asarray(correct, bool)):
+    span = lens.max() - lens.min()
+    lam = [0.5 - (n - lens.min()) / span if span else 0.0 for n in lens]
+    r = np.array([float(c) + penalty_weight * (l if c else min(0.0, l)) for c, l in zip(ok, lam)])
+    for i in range(len(r)):
+      b = (r.mean() if baseline == 'mean' else
+           tau * np.log(np.mean(np.exp(np.delete(r, i) / tau))))
+      rewards.append(r[i])
+      advantages.append(r[i] - b)
+  return np.array(rewards), np.array(advantages)
+
+
 @pytest.mark.parametrize('baseline,length_normalize', [('mean', False), ('partition', True)])
 def test_kimi_k15_through_the_trainer(tokenizer, base_params, baseline, length_normalize):
+  # each completion is forced to '<answer>7</answer>' (right) or '<answer>5</answer>' (wrong),
+  # filler, then the stop token, at a chosen length: the advantages the trainer trains on must
+  # equal the NumPy k1.5 ones from those lengths and verdicts. (mu = 2: the old log-probs are
+  # recomputed, so the forced tokens are trained on-policy.)
   config = _config(loss='kimi_k15', kimi_tau=0.1, kimi_baseline=baseline,
-                   kimi_length_normalize=length_normalize, num_iterations=2)
-  trainer = _trainer(config, tokenizer, base_params)
+                   kimi_length_normalize=length_normalize, num_iterations=2,
+                   success_reward='accuracy', stop_on_eos=True)
+  config.rl.rewards = {'accuracy': 1.0, 'length_penalty': 0.5}
+  rs = np.random.default_rng(1)
+  lengths = rs.integers(4, 7, (8, 4))       # [prompts, G], stop token included, <= 6 new tokens
+  lengths[0] = 5                            # one group of equal lengths: lambda = 0
+  correct = rs.integers(0, 2, (8, 4)).astype(bool)
+  span = np.ptp(lengths, 1, keepdims=True)
+  lam = np.where(span > 0, 0.5 - (lengths - lengths.min(1, keepdims=True)) / np.maximum(span, 1), 0)
+  for case in (correct & (lam < 0), ~correct & (lam > 0), ~correct & (lam < 0)):
+    assert case.any()   # every branch of the penalty is exercised
+  answer_open, seven, answer_close = tokenizer.encode('<answer>7</answer>')
+  five, filler, stop = tokenizer.encode('5')[0], tokenizer.encode(' the')[0], tokenizer.stop_ids[0]
+
+  trainer = _trainer(config, tokenizer, base_params, AnsweredPrompts(prompt_len=8))
+  verify = trainer.verify
+
+  def forced(prompts, host, step):
+    tokens = np.full_like(host.tokens, tokenizer.pad_id)
+    for row, (n, ok) in enumerate(zip(lengths.reshape(-1), correct.reshape(-1))):
+      answer = [answer_open, seven if ok else five, answer_close]
+      tokens[row, :n] = answer + [filler] * (n - 4) + [stop]
+    mask = np.arange(tokens.shape[1]) < lengths.reshape(-1, 1)
+    return verify(prompts, host.replace(tokens=tokens, mask=mask, lengths=lengths.reshape(-1),
+                                        stopped=np.ones_like(host.stopped)), step)
+  trainer.verify = forced
   seen = _capture_batches(trainer)
+  update = trainer.update
+
+  def recorded_update(train_state, batches, weights):   # the batch the loss is taken on
+    seen[-1]['trained'] = jax.device_get(batches[0])
+    return update(train_state, batches, weights)
+  trainer.update = recorded_update
   rows = [trainer.step() for _ in range(2)]
   trainer.pool.close()
   for row in rows:   # the first update of each step is on-policy, the second is not
@@ -245,14 +307,16 @@ def test_kimi_k15_through_the_trainer(tokenizer, base_params, baseline, length_n
     assert 'surrogate' in row and 'ratio_mean' not in row
   assert rows[-1]['seq_log_ratio_abs_max'] > 1e-3
   last = seen[-1]
-  r = last['ro'].rewards
-  np.testing.assert_allclose(last['advantages'], r - losses.kimi_baseline(r, 4, 0.1, baseline),
-                             atol=1e-6)
+  np.testing.assert_array_equal(last['ro'].per_reward['accuracy'], correct.reshape(-1))
+  want_rewards, want_advantages = np_kimi_advantages(lengths, correct, 0.1, baseline)
+  np.testing.assert_allclose(last['ro'].rewards, want_rewards, atol=1e-6)
+  np.testing.assert_allclose(last['advantages'], want_advantages, atol=1e-5)
+  np.testing.assert_allclose(last['trained'].advantages, want_advantages, atol=1e-5)
 
   # the gradient the trainer follows is the documented one: finite differences of its loss
   # along a random direction equal sum_j -(a_j - tau l_j) <grad l_j, d> / n
   loss_fn = jax.jit(rl.make_loss_fn(trainer.model_cfg, trainer.loss_cfg, 8, 1.0, None, config.rl))
-  batch = jax.device_get(last['batch'])
+  batch = last['trained']   # with its advantages (the captured 'batch' has them still 0)
   key = jax.random.key(3)
   leaves, treedef = jax.tree.flatten(jax.device_get(trainer.params))
   direction = jax.tree.unflatten(treedef, [
