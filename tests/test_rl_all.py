@@ -101,12 +101,13 @@ def test_helpfulness_reads_the_summary_and_harmlessness_everything(rm_setup):
   stats = rm.calibrate(tokens, valid, np.full(rows, prompt))
   assert stats['harmlessness_mean'] == pytest.approx(float(np.mean(want_harm)), abs=1e-4)
   out = rm(tokens, valid, np.full(rows, prompt))
-  assert ((out['harmlessness'] > 0) & (out['harmlessness'] < 1)).all()
-  order = np.argsort(raw['harmlessness'])             # monotone in the raw score
-  assert (np.diff(out['harmlessness'][order]) >= 0).all()
-  mean, std = rm.stats['harmlessness']
-  np.testing.assert_allclose(out['harmlessness'],
-                             1 / (1 + np.exp(-(raw['harmlessness'] - mean) / std)), rtol=1e-5)
+  # each score standardised by the calibration rows' own mean and std, then a sigmoid
+  for name, want in (('helpfulness', want_help), ('harmlessness', want_harm)):
+    want = np.asarray(want, np.float64)
+    z = (want - want.mean()) / max(want.std(), 1e-3)
+    np.testing.assert_allclose(out[name], 1 / (1 + np.exp(-z)), rtol=1e-4, atol=1e-5,
+                               err_msg=name)
+    np.testing.assert_allclose(out[f'raw_{name}'], want, rtol=1e-4, atol=1e-4)
 
 
 def test_rewards_route_by_prompt_kind():
