@@ -74,7 +74,15 @@ def test_head_reads_the_last_real_token_like_numpy():
   grads = jax.jit(jax.grad(lambda p: score(p, tokens, valid).sum()))(params)
   np.testing.assert_allclose(grads['head']['w'], hidden[[0, 1, 2], [7, 4, 7]].sum(0), rtol=1e-4,
                              atol=1e-5)
-  assert float(jnp.abs(grads['decoder']['embed']).sum()) > 0
+  # ... and the trunk's is the score's: <grad, d> equals a central difference along d
+  d = jax.tree.map(lambda x: rng.normal(size=x.shape).astype(np.float32), params['decoder'])
+  along = lambda eps: float(score({**params, 'decoder': jax.tree.map(
+      lambda p, v: p + eps * v, params['decoder'], d)}, tokens, valid).sum())
+  finite_diff = (along(1e-3) - along(-1e-3)) / 2e-3
+  directional = sum(float(np.vdot(g, v)) for g, v in zip(jax.tree.leaves(grads['decoder']),
+                                                         jax.tree.leaves(d)))
+  assert abs(directional) > 0.1 and float(np.abs(grads['decoder']['embed']).max()) > 0
+  np.testing.assert_allclose(directional, finite_diff, rtol=1e-2)
 
 
 def _rm_config():
