@@ -14,6 +14,7 @@ from r1jax import main
 from r1jax.config import ConfigError
 from r1jax.data.tokenizer import HFTokenizer, Tokenizer
 from r1jax.models import hf
+from r1jax.train import rl
 from tests.conftest import make_tiny_config
 from tests.hf_fixtures import write_qwen2
 
@@ -41,15 +42,38 @@ def rl_config(hf_dir, **data):
   return config
 
 
+def record_updates(monkeypatch):
+  """[(trainer, params before, params after, device batches, chunk weights)] of every RL
+  update, on the host (the update donates the state it is given)."""
+  seen, update = [], rl.GRPOTrainer.update
+
+  def recorded(self, train_state, batches, weights):
+    before = jax.device_get(train_state.params)
+    new_state, metrics = update(self, train_state, batches, weights)
+    seen.append((self, before, jax.device_get(new_state.params), jax.device_get(batches), weights))
+    return new_state, metrics
+  monkeypatch.setattr(rl.GRPOTrainer, 'update', recorded)
+  return seen
+
+
+def batch_loss(trainer, params, batches, weights) -> float:
+  """The trainer's policy loss on a whole update batch: its chunks' losses with their weights."""
+  prefix = None if trainer.prefix is None else np.asarray(trainer.prefix, np.int32)
+  loss_fn = jax.jit(rl.make_loss_fn(trainer.model_cfg, trainer.loss_cfg, trainer.rl.prompt_len,
+                                    trainer.rl.temperature, prefix, trainer.rl))
+  return sum(float(w) * float(loss_fn(params, b)[0]) for b, w in zip(batches, weights[0]))
+
+
 @pytest.mark.slow
-def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path):
+def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path, monkeypatch):
   hf_dir = write_qwen2(str(tmp_path / 'qwen2'))
   manual = tmp_path / 'gsm8k'
   manual.mkdir()
   for split, rows in (('train', GSM8K[:16]), ('test', GSM8K[16:])):
     with open(manual / f'{split}.jsonl', 'w') as f:
       f.writelines(json.dumps(r) + '\n' for r in rows)
-  _, before = hf.load_hf(hf_dir)
+  _, imported = hf.load_hf(hf_dir)
+  updates = record_updates(monkeypatch)
 
   runs = {
       'gsm8k': rl_config(hf_dir, source='tfds', tfds_name='r1jax_gsm8k',
@@ -65,9 +89,18 @@ def test_hf_qwen2_grpo_on_gsm8k_and_reasoning_gym_then_export(tmp_path):
     assert any('eval/accuracy' in r for r in rows)
     assert isinstance(main.load_or_train_tokenizer(config, workdir), HFTokenizer)
     params = state.train.params
-    changed = jax.tree.map(lambda a, b: float(np.abs(np.asarray(a) - np.asarray(b)).max()),
-                           params, before)
-    assert max(jax.tree.leaves(changed)) > 0  # GRPO moved the imported weights
+    # GRPO started from the imported weights, and each update lowered the policy loss on the
+    # batch it was taken on
+    mine = updates[-2:]
+    assert len(mine) == 2
+    for got, want in zip(jax.tree.leaves(mine[0][1]), jax.tree.leaves(imported)):
+      np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
+    for trainer, before, after, batches, weights in mine:
+      loss_before = batch_loss(trainer, before, batches, weights)
+      loss_after = batch_loss(trainer, after, batches, weights)
+      assert loss_after < loss_before - 1e-6, (loss_before, loss_after)
+    for got, want in zip(jax.tree.leaves(jax.device_get(params)), jax.tree.leaves(mine[-1][2])):
+      np.testing.assert_array_equal(got, want)   # the run returns the last update's params
 
   # the evaluation CLI on the GSM8K run's checkpoint (held-out = the 'test' split), and on the
   # imported model itself (a workdir without checkpoints)
