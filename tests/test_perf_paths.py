@@ -199,7 +199,13 @@ def test_a_nan_in_one_chunk_skips_the_update():
   batches, weights = trainer.prepare(_rollout(LENGTHS))
   state, metrics = trainer.update(state, batches, weights)
   assert int(state.skipped) == 1 and int(jax.device_get(metrics)['skipped_in_a_row']) == 0
-  assert np.abs(_flat(state.params) - start).max() > 0   # the next finite update applies
+  # the next finite update is Adam's first (the skipped one left the optimizer state as it
+  # was): count 1, and no weight moves by more than lr = 1e-2, the largest by about that
+  import optax  # pylint: disable=g-import-not-at-top
+  is_adam = lambda x: isinstance(x, optax.ScaleByAdamState)
+  adam, = [s for s in jax.tree.leaves(state.opt_state, is_leaf=is_adam) if is_adam(s)]
+  assert int(adam.count) == 1
+  np.testing.assert_allclose(np.abs(_flat(state.params) - start).max(), 1e-2, rtol=1e-3)
 
 
 def test_buckets_compile_once_each_and_nothing_after_warm_up():
@@ -303,6 +309,9 @@ def test_decode_step_bench_runs_the_cached_forward():
   result = json.loads(out.stdout.strip().splitlines()[-1])
   assert sorted(result['ms_per_step']) == sorted(
       f'{r} rows x {s} slots' for r in (1, 2) for s in (8, 16))
-  assert all(ms > 0 for ms in result['ms_per_step'].values())
-  score = result['score_matmul_ms']
-  assert score['keys_slots_by_dim'] > 0 and score['keys_dim_by_slots'] > 0
+  assert result['benchmark'] == 'decode_step' and result['model'] == 'd32 x 1 layers'
+  assert all(isinstance(ms, float) and 0 < ms < np.inf for ms in result['ms_per_step'].values())
+  score = result['score_matmul_ms']   # both key layouts timed at the largest rows x slots
+  assert set(score) == {'keys_slots_by_dim', 'keys_dim_by_slots', 'cache_keys_mb'}
+  assert all(isinstance(score[k], float) and 0 < score[k] < np.inf
+             for k in ('keys_slots_by_dim', 'keys_dim_by_slots'))
