@@ -348,10 +348,14 @@ def test_reward_warmup_and_curriculum(tokenizer, base_params):
   # and the curriculum starts with the easiest quarter of the prompts
   trainer = _trainer(_config(reward_warmup={'even_tokens': 2}, sampling='curriculum',
                              curriculum_start=0.25, curriculum_steps=4), tokenizer, base_params)
+  seen = _capture_batches(trainer)
   rows = [trainer.step() for _ in range(3)]
   trainer.pool.close()
   assert rows[0]['reward'] == rows[1]['reward'] == 0
-  assert rows[0]['reward/even_tokens'] > 0                     # still computed and logged
+  for row, step in zip(rows, seen):   # still computed and logged: the even share of the tokens
+    ro = step['ro']
+    assert (ro.lengths == 6).all()      # no stop token: every completion is 6 tokens
+    assert row['reward/even_tokens'] == pytest.approx(np.mean(ro.tokens % 2 == 0), abs=1e-6)
   assert rows[2]['reward'] == pytest.approx(rows[2]['reward/even_tokens'])
   assert rows[0]['prompt_difficulty'] == 0   # the easiest quarter: difficulty 0 only
   # (the sampler's difficulty, not the records' task level, which is 1 for every prompt)
