@@ -10,8 +10,11 @@ import pytest
 from configs import r1
 from r1jax import main, metrics, sharding, stages
 from r1jax.stages import kinds, registry
-from r1jax.data import pipeline
+from r1jax.data import pipeline, templates
+from r1jax.models import ModelConfig
+from r1jax.models.reward_head import reward_scores
 from r1jax.stages import cold_start
+from r1jax.train import reward_model
 
 
 def _config():
@@ -85,7 +88,22 @@ def test_r1_quick_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch
     assert {'eval/accuracy/lang_en', 'eval/accuracy/lang_zh', 'eval/mixed_language/en',
             'eval/mixed_language/zh'} <= set(final[s]), s
   assert 'reward/language_consistency' in by_stage['reasoning_rl'][-1]
-  assert 0.0 <= final['reward_model']['eval/pair_accuracy'] <= 1.0
+  # the held-out pair accuracy is the fraction of held-out pairs the returned reward model
+  # scores chosen above rejected (a margin within 1e-4 of 0 may go either way: float32 on
+  # another mesh)
+  rm_cfg = stages.stage_config(config, 'reward_model')
+  pairs = reward_model.preference_pairs(rm_cfg, 'heldout')
+  arrays = reward_model.encode_pairs(main.load_or_train_tokenizer(config, str(tmp_path)), pairs,
+                                     templates.get_template(rm_cfg.data.template),
+                                     rm_cfg.reward_model.seq_len)
+  rm_params = jax.device_get(results['reward_model'].params)
+  score = jax.jit(lambda t, v: reward_scores(ModelConfig.from_config(rm_cfg.model), rm_params,
+                                             t, v))
+  margin = (np.asarray(score(arrays['chosen'], arrays['chosen_valid']))
+            - np.asarray(score(arrays['rejected'], arrays['rejected_valid'])))
+  right = final['reward_model']['eval/pair_accuracy'] * len(pairs)
+  assert len(pairs) == 16 and abs(right - round(right)) < 1e-4
+  assert (margin > 1e-4).sum() <= round(right) <= (margin > -1e-4).sum(), margin
   counts = json.loads(next((tmp_path / 'datasets' / 'cold_start_counts').glob('*.json'))
                       .read_text())
   assert counts['kept'] > 0 and counts['generated'] == 64
@@ -109,7 +127,12 @@ def test_r1_quick_runs_end_to_end_and_resumes_after_a_kill(tmp_path, monkeypatch
   assert {'reward/reasoning', 'reward/general', 'rm/helpfulness', 'rm/harmlessness',
           'oracle/helpfulness', 'oracle/harmlessness', 'eval/general/oracle_helpfulness',
           'eval/general/rm_helpfulness', 'eval/accuracy'} <= set(rl_all)
-  assert rl_all['general_fraction'] == 0.5 and 0 < rl_all['rm/helpfulness'] < 1
+  # the general rows' reward is the reward model's weighted helpfulness + harmlessness
+  rl_all_cfg = stages.stage_config(config, 'rl_all').rl
+  assert rl_all['general_fraction'] == 0.5
+  assert rl_all['reward/general'] == pytest.approx(
+      rl_all_cfg.rm_helpfulness_weight * rl_all['rm/helpfulness']
+      + rl_all_cfg.rm_harmlessness_weight * rl_all['rm/harmlessness'], abs=1e-5)
   # the student: its own (smaller) base, distilled on the set, and RL for the same FLOPs
   student = load('distill')
   assert jax.tree.leaves(student)[0].size < jax.tree.leaves(base)[0].size
