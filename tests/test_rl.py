@@ -200,7 +200,6 @@ def test_rollouts_and_evaluation_prefill_the_shared_preamble_once(tokenizer):
   np.testing.assert_allclose(rollouts[True].logprobs, rollouts[False].logprobs, atol=1e-5)
 
 
-
 class _NoEvaluation:
   """rl.run's evaluator without the held-out sampling (a compile of its own, and not what a
   resume test checks; test_r1_zero_stage_resumes_exactly_and_reports runs the real one)."""
@@ -222,9 +221,9 @@ def _adam(state):
 
 
 def test_run_resumes_params_and_adam_moments_exactly(tmp_path, tokenizer):
-  """`rl.run` stopped after 2 of 4 steps and run again from its step-2 checkpoint ends where
-  the uninterrupted run ends: params and Adam's mu, nu and count bit for bit (a resume that
-  built a fresh optimizer state would restart the moments and the count from 0)."""
+  """`rl.run` resumed from its step-2 checkpoint (the step-4 one deleted) ends where the
+  uninterrupted 4-step run ended: params and Adam's mu, nu and count bit for bit (a resume
+  that built a fresh optimizer state would restart the moments and the count from 0)."""
   config = _rl_config(steps=4, init_from='random', prompt_len=24, learning_rate=1e-2,
                       eval_every=0)
   config.data.template = 'chat'   # the task prompts in 24 tokens (r1_zero's preamble: ~90)
