@@ -58,6 +58,7 @@ def get_config():
       seq_len=176,          # tokens per pretraining document (prompt + completion)
       share_prefix=True,    # compute a prefix shared by all documents once per batch
       number_pieces=0,      # tokenizer: integers below this are single pieces (0 = digits)
+      tokenizer_examples=20000,   # training examples whose texts train the tokenizer
       # Question languages {language: probability} ('en', 'zh'; r1jax/data/tasks/languages.py)
       # and how often a worked pretraining answer switches language mid-reasoning.
       languages={'en': 1.0},
@@ -80,6 +81,7 @@ def get_config():
       learning_rate=3e-3, warmup_steps=50, min_lr_ratio=0.1,  # warmup + cosine to min_lr_ratio
       weight_decay=0.1, b1=0.9, b2=0.95, grad_clip=1.0,
       mask_prompt=False,    # True for SFT: no loss on prompt tokens
+      length_buckets=1,     # > 1: batches of rows of similar length, cut to their bucket's width
       # SFT set: '' = the pretraining corpus (data.*); 'cold_start' = templated worked traces
       # with a check (r1jax/data/cold_start.py), cold_start_examples problems, written as a
       # TFDS dataset in WORKDIR/datasets

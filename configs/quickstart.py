@@ -24,10 +24,11 @@ def get_config(arg=None):
                       d_ff=512)
   # 2-, 3- and 4-digit addition and subtraction; every digit (with its space) one token.
   config.data.update(tasks=('add', 'sub'), difficulties=(1, 2, 3), num_train=20000,
-                     num_heldout=1200, seq_len=352, number_pieces=10, share_prefix=True)
+                     num_heldout=1200, seq_len=352, number_pieces=10, share_prefix=True,
+                     tokenizer_examples=2000)   # a few words and the digits: 2,000 is plenty
   config.data.mode_probs = {'direct': 0.45, 'coarse': 0.15, 'fine': 0.15, 'check': 0.1,
                             'slip': 0.05, 'noformat': 0.1}
-  config.train.update(steps=1500, batch_size=32, learning_rate=2e-3, warmup_steps=50,
+  config.train.update(steps=1500, batch_size=32, learning_rate=2e-3, warmup_steps=50, length_buckets=4,
                       log_every=50, eval_every=500, eval_batches=4)
   # Greedy on 1,008 held-out prompts (stratified by task x level).
   config.eval.update(num_prompts=1008, num_samples=1, temperature=0.0, max_new_tokens=160,

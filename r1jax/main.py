@@ -46,7 +46,7 @@ flags.mark_flags_as_required(['config', 'workdir'])
 # Settings that decide the tokenizer (its training corpus and size, or the imported model).
 TOKENIZER_FIELDS = ('model.vocab_size', 'model.hf_path', 'data.source', 'data.tfds_name',
                     'data.tasks', 'data.difficulties', 'data.seed', 'data.num_train',
-                    'data.number_pieces')
+                    'data.number_pieces', 'data.tokenizer_examples')
 
 
 def _get(config, path):
@@ -64,8 +64,10 @@ def check_same_tokenizer_settings(config, base_workdir: str) -> None:
     return
   with open(path) as f:
     base = json.load(f)
+  # a field the base run's config does not have yet (an older workdir) is not compared
   differ = [f'{field}={_get(config, field)!r} (base: {_get(base, field)!r})'
-            for field in TOKENIZER_FIELDS if _get(config, field) != _get(base, field)]
+            for field in TOKENIZER_FIELDS if _get(base, field) is not None
+            and _get(config, field) != _get(base, field)]
   if differ:
     from r1jax.config import ConfigError  # pylint: disable=g-import-not-at-top
     raise ConfigError(f'the base workdir {base_workdir} was trained with other tokenizer/data '
@@ -102,7 +104,8 @@ def load_or_train_tokenizer(config, workdir: str):
 
   def lines():
     metrics.note(f'Training a {config.model.vocab_size}-piece SentencePiece tokenizer...')
-    examples = [Example.from_record(r) for r in source.load_records(config.data, 'train')[:20000]]
+    examples = [Example.from_record(r) for r in source.load_records(config.data, 'train')[
+        :config.data.tokenizer_examples]]
     return corpus.tokenizer_corpus(examples,
                                    extra_lines=corpus.extra_tokenizer_lines(config.data, examples))
 

@@ -166,6 +166,42 @@ class BatchIterator:
     return step * self.batch_size / self.num_rows
 
 
+class BucketedBatches:
+  """Batches of rows of similar length, each cut to its bucket's width: `num_buckets` buckets
+  by length quantiles, each with its own BatchIterator; which bucket batch `step` comes from is
+  a fixed seeded draw (buckets in proportion to their rows), so `batch(step)` stays a pure
+  function of step. One compile per bucket width, instead of every row padded to the longest."""
+
+  def __init__(self, arrays: dict[str, np.ndarray], batch_size: int, seed: int,
+               num_buckets: int, num_steps: int):
+    used = arrays['loss_mask'] > 0
+    lengths = np.where(used.any(axis=1), used.shape[1] - np.argmax(used[:, ::-1], axis=1), 1)
+    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:],
+                                  method='higher').astype(np.int64))
+    which = np.searchsorted(edges, lengths)   # bucket of each row
+    self.buckets, sizes = [], []
+    for b, width in enumerate(edges):
+      rows = np.nonzero(which == b)[0]
+      if not len(rows):
+        continue
+      width = int(min(arrays['tokens'].shape[1], max(width, 2)))
+      self.buckets.append(BatchIterator({k: v[rows, :width] for k, v in arrays.items()},
+                                        batch_size, seed + b))
+      sizes.append(len(rows))
+    self.num_rows = int(sum(sizes))
+    self.batch_size = batch_size
+    probs = np.asarray(sizes, np.float64) / self.num_rows
+    self.schedule = np.random.default_rng([seed, 0xB0C]).choice(len(sizes), num_steps, p=probs)
+    self.widths = [b.arrays['tokens'].shape[1] for b in self.buckets]
+
+  def batch(self, step: int) -> dict[str, np.ndarray]:
+    b = int(self.schedule[step])
+    return self.buckets[b].batch(int((self.schedule[:step] == b).sum()))
+
+  def epoch(self, step: int) -> float:
+    return step * self.batch_size / self.num_rows
+
+
 def shared_prefix_len(tokens: np.ndarray, mask: np.ndarray | None = None) -> int:
   """How many leading columns are identical in every row of tokens [N, L] (and, given the
   validity mask [N, L], real tokens in every row)."""

@@ -121,7 +121,13 @@ def run(config, workdir: str, tokenizer, mesh, rules, stage: str = 'pretrain', i
       heldout_arrays = pipeline.split_prefix(heldout_arrays, prefix_len)[1]
       metrics.note(f'[{stage}] Shared prefix of {prefix_len} tokens computed once per batch; '
                    f'rows of {train_arrays["tokens"].shape[1]} tokens')
-  batches = pipeline.BatchIterator(train_arrays, train_cfg.batch_size, seed=config.seed)
+  if train_cfg.length_buckets > 1:
+    batches = pipeline.BucketedBatches(train_arrays, train_cfg.batch_size, config.seed,
+                                       train_cfg.length_buckets, train_cfg.steps)
+    metrics.note(f'[{stage}] Rows in {len(batches.widths)} length buckets of widths '
+                 f'{batches.widths}')
+  else:
+    batches = pipeline.BatchIterator(train_arrays, train_cfg.batch_size, seed=config.seed)
 
   metrics.note(f'[{stage}] Creating the train state on mesh {dict(mesh.shape)}...')
   tx = make_optimizer(train_cfg)
@@ -201,6 +207,8 @@ def validate_config(config, data_parallel: int, mesh_shape) -> None:
            f'train.batch_size={t.batch_size} is not divisible by the data-parallel size '
            f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
            f'{data_parallel}')
+  require(t.length_buckets >= 1, f'train.length_buckets={t.length_buckets} must be >= 1 '
+                                 '(1 = every row as wide as the longest)')
   require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
   require(t.sft_data in ('', 'cold_start', 'rejection_sampling'),
            f"train.sft_data={t.sft_data!r}: use '' (the corpus), 'cold_start' or "
