@@ -8,6 +8,7 @@ multi-stage run. TensorBoard event files for a remote workdir go through etils.e
 import json
 import math
 import os
+import re
 import sys
 import time
 
@@ -166,25 +167,54 @@ def read_metrics(workdir: str, stage: str | None = None) -> list[dict]:
   return [r for r in rows if stage is None or r.get('stage') == stage]
 
 
+def _series(pattern: str, rows) -> list[str]:
+  """The metric names a panel draws: `pattern` itself, or for a pattern with '*' (any text
+  without '/', e.g. 'eval/accuracy/level*') every logged name it matches; a name's interval
+  keys (<name>_low, <name>_high) are its band, not series of their own."""
+  names = {k for r in rows for k in r}
+  if '*' not in pattern:
+    return [pattern] if pattern in names else []
+  regex = re.compile('^' + '[^/]*'.join(map(re.escape, pattern.split('*'))) + '$')
+  return sorted(k for k in names if regex.match(k)
+                and not (k.endswith(_BAND) and k.rsplit('_', 1)[0] in names))
+
+
+_BAND = ('_low', '_high')
+
+
 def plot_metrics(workdir: str, stage: str, keys, filename: str | None = None) -> str | None:
   """One PNG with a panel per metric (vs step) from metrics.jsonl; returns its path.
 
-  A resumed run may have logged a step twice: the last value wins."""
+  A key with '*' is a panel of every metric it matches ('eval/reflection/*': check and wait),
+  one line each. A metric logged with its interval (<key>_low, <key>_high: the evaluation's
+  bootstrap CI) is drawn with that band. A resumed run may have logged a step twice: the last
+  value wins."""
   if jax.process_index() != 0:
     return None
   # A bare Figure (no pyplot): no global backend switch, so notebooks keep plotting inline.
   from matplotlib.figure import Figure  # pylint: disable=g-import-not-at-top
 
   rows = read_metrics(workdir, stage)
-  keys = [k for k in keys if any(k in r for r in rows)]
-  if not keys:
+  panels = [(k, _series(k, rows)) for k in keys]
+  panels = [(k, names) for k, names in panels if names]
+  if not panels:
     return None
-  fig = Figure(figsize=(4 * len(keys), 3.2))
-  axes = fig.subplots(1, len(keys), squeeze=False)
-  for ax, key in zip(axes[0], keys):
-    points = {r['step']: r[key] for r in rows if key in r}
-    steps = sorted(points)
-    ax.plot(steps, [points[s] for s in steps], marker='o' if len(steps) < 30 else None)
+  fig = Figure(figsize=(4 * len(panels), 3.2))
+  axes = fig.subplots(1, len(panels), squeeze=False)
+  for ax, (key, names) in zip(axes[0], panels):
+    for name in names:
+      points = {r['step']: r for r in rows if name in r}
+      steps = sorted(points)
+      line, = ax.plot(steps, [points[s][name] for s in steps],
+                      marker='o' if len(steps) < 30 else None,
+                      label=name.rsplit('/', 1)[-1] if '*' in key else name)
+      band = [s for s in steps if all(name + b in points[s] for b in _BAND)]
+      if band:
+        ax.fill_between(band, [points[s][name + '_low'] for s in band],
+                        [points[s][name + '_high'] for s in band], color=line.get_color(),
+                        alpha=0.2, linewidth=0)
+    if len(names) > 1:
+      ax.legend(fontsize=7)
     ax.set_title(key)
     ax.set_xlabel('step')
     ax.grid(alpha=0.3)
