@@ -100,8 +100,11 @@ def get_config():
   config.eval = ml_collections.ConfigDict(dict(
       num_prompts=96,       # held-out prompts per evaluation (spread over the tasks)
       num_samples=4,        # k samples per prompt: pass@1 is averaged over them, maj@k voted
-      temperature=1.0, top_k=0, top_p=1.0,
+      temperature=1.0, top_k=0, top_p=1.0,   # greedy: temperature=0 with num_samples=1
       max_new_tokens=64, prompt_len=96, batch_size=96,
+      # A second pass in the papers' sampled setting (R1: k samples at temperature 0.6, top-p
+      # 0.95, pass@1 averaged over them): eval/sampled/accuracy, eval/sampled/maj@k. 0 = off.
+      sampled_samples=0, sampled_temperature=0.6, sampled_top_p=0.95,
   ))
 
   # Reinforcement learning (r1jax/train/rl.py): GRPO and its family.

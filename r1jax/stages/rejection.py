@@ -97,7 +97,8 @@ def sample_and_verify(config, tokenizer, mesh, rules, params, records, *, num_sa
   accuracy = pass@1, maj@k, format, response length, mixed-language fraction)."""
   cfg = ml_collections.ConfigDict(config.to_dict())
   cfg.eval.update(num_prompts=len(records), num_samples=int(num_samples),
-                  temperature=float(temperature), top_k=0, top_p=1.0)
+                  temperature=float(temperature), top_k=0, top_p=1.0,
+                  sampled_samples=0)   # these samples only, not the held-out sampled pass
   for field, value in (('max_new_tokens', max_new_tokens), ('prompt_len', prompt_len),
                        ('batch_size', batch_size)):
     if value:

@@ -26,7 +26,8 @@ COLUMNS = (('eval/accuracy', 'pass@1'), ('eval/maj@', 'maj@k'), ('eval/format', 
 
 def _value(row: dict, key: str):
   if key.endswith('@'):   # maj@k for whatever k
-    key = next((k for k in row if k.startswith(key)), key)
+    key = next((k for k in row if k.startswith(key) and not k.endswith(('_low', '_high'))),
+               key)
   return row.get(key)
 
 
