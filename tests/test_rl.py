@@ -133,6 +133,17 @@ def test_r1_zero_stage_resumes_exactly_and_reports(tmp_path):
   assert [r['step'] for r in rl_rows if 'loss' in r] == [1, 2, 3, 4, 3, 4]
   evals = [r['step'] for r in rl_rows if 'eval/accuracy' in r]
   assert evals == [0, 2, 4, 4]
+  # each later evaluation is paired with step 0 on the same prompts, the resumed run's too
+  # (from the saved scores): the mean difference is the difference of the accuracies
+  evaluated = [r for r in rl_rows if 'eval/accuracy' in r]
+  assert 'eval/paired_diff' not in evaluated[0]
+  for r in evaluated[1:]:
+    assert r['eval/paired_diff'] == pytest.approx(
+        r['eval/accuracy'] - evaluated[0]['eval/accuracy'], abs=1e-9)
+    assert r['eval/paired_low'] <= r['eval/paired_diff'] <= r['eval/paired_high']
+    assert 0 < r['eval/paired_p'] <= 1
+    assert r['eval/accuracy_low'] <= r['eval/accuracy'] <= r['eval/accuracy_high']
+  assert (tmp_path / 'eval' / 'rl_step0_scores.json').exists()
   for key in ('reward', 'accuracy', 'reward/format', 'kl', 'response_len', 'compiles'):
     assert key in rl_rows[-1], key
   assert (tmp_path / 'rl_curves.png').stat().st_size > 1000

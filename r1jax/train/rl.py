@@ -769,12 +769,18 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
       console_keys=('reward', 'accuracy', 'response_len', 'kl', 'eval/accuracy', 'compiles'))
 
   step = trainer.step_count
+  # Step 0's per-prompt verdicts: each later evaluation reports its paired difference to them
+  # on the same prompts (eval/paired_*); kept on disk for a resumed run.
+  before_path = f'{str(workdir).rstrip("/")}/eval/{stage}_step0_scores.json'
   if step == 0:
     before = evaluator(trainer.params)
     writer.write(0, before)
+    before_correct = evaluator.last_correct
+    evaluator.save_scores(before_path)
   else:
     before = next((r for r in metrics.read_metrics(workdir, stage)
                    if r['step'] == 0 and 'eval/accuracy' in r), None)
+    before_correct = evaluator.load_scores(before_path)
   try:
     with ckpt.saving_on_exit(stage, lambda: (step, trainer.state)):  # Ctrl-C, a crash: saved
       while step < rl_cfg.steps:
@@ -782,6 +788,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
         step += 1
         if metrics.every(step, rl_cfg.eval_every) or step == rl_cfg.steps:
           row.update(evaluator(trainer.params))
+          row.update(evaluator.paired_row(before_correct))
         if metrics.every(step, rl_cfg.log_every) or 'eval/accuracy' in row:
           writer.write(step, row)
         check_finite(row, step, rl_cfg.max_nonfinite_in_a_row, 'rl.max_nonfinite_in_a_row')
@@ -796,7 +803,8 @@ def run(config, workdir: str, tokenizer, mesh, rules, init_params=None, stage: s
   final = next((r for r in reversed(metrics.read_metrics(workdir, stage))
                 if 'eval/accuracy' in r), None)
   plot = config.log.plots and metrics.plot_metrics(
-      workdir, stage, ['reward', 'eval/accuracy', 'eval/format', 'response_len', 'kl'])
+      workdir, stage, ['reward', 'eval/accuracy', 'eval/format', 'response_len', 'kl',
+                       'eval/accuracy/level*', 'eval/reflection/*'])
   if final is not None:
     evaluator.print_table(final, f'{stage}: held-out accuracy before / after {step} RL steps',
                           before=before)
