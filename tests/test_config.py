@@ -21,6 +21,9 @@ def test_defaults_and_experiments_are_valid():
   validate(common.get_config(), 8)
   validate(common.get_config(), 1)
   validate(quickstart.get_config(), 1)
+  validate(quickstart.get_config('tasks=columns'), 1)
+  with pytest.raises(ValueError, match="tasks='digits': use one of"):
+    quickstart.get_config('tasks=digits')
   for variant in ('grpo', 'dapo', 'drgrpo'):
     validate(r1_zero.get_config(f'variant={variant}'), 1)
   config = grpo_tiny.get_config()

@@ -12,7 +12,7 @@ differ in length and accuracy, each opened by its own words (what the substrate 
   'direct'   ' <think> so 7 7 0 3 . </think> <answer> 7703 </answer>'
   'coarse'   ' <think> pairs : 3 8 + 6 5 + 0 = 0 3 carry 1 . ... so 7 7 0 3 . </think> ...'
   'fine'     ' <think> columns : 8 + 5 + 0 = 3 carry 1 . ... so 7 7 0 3 . </think> ...'  (= 'cot')
-  'check'    ' <think> columns and check : ... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . ... </think> ...'
+  'check'    ' <think> work then check : ... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . ... </think> ...'
   'slip'     a 'check' trace with one wrong digit that the check catches ('wait .', redone); the
              wrong digit is kept out of the loss (`pretrain_documents` gives its span)
 
@@ -40,7 +40,7 @@ from r1jax.data.templates import TEMPLATES, Template
 MODES = ('cot', 'direct', 'noformat', 'coarse', 'fine', 'check', 'slip')
 COLUMN_MODES = MODES[3:]   # the column-arithmetic tasks only
 # The words each column-arithmetic mode opens its reasoning with ('direct' opens with 'so').
-OPENERS = {'direct': '', 'coarse': 'pairs :', 'fine': 'columns :', 'check': 'columns and check :'}
+OPENERS = {'direct': '', 'coarse': 'pairs :', 'fine': 'columns :', 'check': 'work then check :'}
 
 
 def column_completion(example: Example, template: Template, mode: str,

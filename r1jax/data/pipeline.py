@@ -166,9 +166,32 @@ class BatchIterator:
     return step * self.batch_size / self.num_rows
 
 
+def bucket_widths(lengths: np.ndarray, num_buckets: int) -> np.ndarray:
+  """The widths (ascending, the last = the longest length) of at most `num_buckets` buckets that
+  minimise the padded tokens, sum over rows of their bucket's width: a dynamic program over the
+  distinct lengths (a long tail gets buckets of its own)."""
+  values, counts = np.unique(np.asarray(lengths, np.int64), return_counts=True)
+  n, k_max = len(values), min(num_buckets, len(values))
+  rows = np.concatenate([[0], np.cumsum(counts)])
+  best = np.full((k_max + 1, n + 1), np.inf)
+  best[0, 0] = 0.0
+  start = np.zeros((k_max + 1, n + 1), np.int64)
+  for k in range(1, k_max + 1):
+    for j in range(1, n + 1):   # the last bucket holds values[i:j], width values[j - 1]
+      cost = best[k - 1, :j] + (rows[j] - rows[:j]) * values[j - 1]
+      start[k, j] = int(np.argmin(cost))
+      best[k, j] = cost[start[k, j]]
+  k = int(np.argmin(best[:, n]))
+  widths, j = [], n
+  while j > 0:
+    widths.append(values[j - 1])
+    j, k = start[k, j], k - 1
+  return np.array(widths[::-1], np.int64)
+
+
 class BucketedBatches:
   """Batches of rows of similar length, each cut to its bucket's width: `num_buckets` buckets
-  by length quantiles, each with its own BatchIterator; which bucket batch `step` comes from is
+  that waste the fewest padded tokens (`bucket_widths`), each with its own BatchIterator; which bucket batch `step` comes from is
   a fixed seeded draw (buckets in proportion to their rows), so `batch(step)` stays a pure
   function of step. One compile per bucket width, instead of every row padded to the longest."""
 
@@ -176,8 +199,7 @@ class BucketedBatches:
                num_buckets: int, num_steps: int):
     used = arrays['loss_mask'] > 0
     lengths = np.where(used.any(axis=1), used.shape[1] - np.argmax(used[:, ::-1], axis=1), 1)
-    edges = np.unique(np.quantile(lengths, np.linspace(0, 1, num_buckets + 1)[1:],
-                                  method='higher').astype(np.int64))
+    edges = bucket_widths(lengths, num_buckets)
     which = np.searchsorted(edges, lengths)   # bucket of each row
     self.buckets, sizes = [], []
     for b, width in enumerate(edges):

@@ -1,11 +1,11 @@
 """The substrate check: does reasoning pay on these tasks, before any RL is spent?
 
-  python -m r1jax.main --config=configs/quickstart.py:stages=pretrain+substrate_check --workdir=DIR
+  python -m r1jax.main --config=configs/quickstart.py:tasks=columns,stages=pretrain+substrate_check --workdir=DIR
 
 A `substrate_check` stage samples the model before it (greedy, eval.num_prompts held-out
 prompts) with each mode of the column-arithmetic tasks forced by its opening words
 (r1jax/data/corpus.py: 'direct' opens with 'so', 'coarse' with 'pairs :', 'fine' with
-'columns :', 'check' with 'columns and check :'), and once unforced (what the model does by
+'columns :', 'check' with 'work then check :'), and once unforced (what the model does by
 itself: the mode R1-Zero starts from). It prints one table of accuracy by level with 95%
 bootstrap intervals over prompts, the response length, and, unforced, the share of each mode the
 model opened with; WORKDIR/reports/<stage>.md and .json hold it (written last: their presence
@@ -39,7 +39,7 @@ def opened_mode(completion: str, template: templates.Template) -> str:
   head = template.completion(_MARK, '').split(_MARK)[0]
   start = completion.find(head.strip())
   rest = completion[start + len(head.strip()):].lstrip() if start >= 0 else ''
-  for mode in ('check', 'fine', 'coarse'):   # 'columns and check :' before 'columns :'
+  for mode in ('check', 'fine', 'coarse'):
     if rest.startswith(corpus.OPENERS[mode]):
       return mode
   return 'direct' if rest.startswith('so ') else 'other'

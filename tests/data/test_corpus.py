@@ -85,8 +85,8 @@ def test_column_modes_open_with_their_words_and_answer_in_the_tags():
   r1 = templates.get_template('r1_zero')
   for mode, opener in (('direct', ' <think> so '), ('coarse', ' <think> pairs : '),
                        ('fine', ' <think> columns : '), ('cot', ' <think> columns : '),
-                       ('check', ' <think> columns and check : '),
-                       ('slip', ' <think> columns and check : ')):
+                       ('check', ' <think> work then check : '),
+                       ('slip', ' <think> work then check : ')):
     text, spans = corpus.column_completion(ex, r1, mode, random.Random(0))
     assert text.startswith(opener), mode
     assert text.endswith(f'<answer> {ex.answer} </answer>'), mode

@@ -110,3 +110,17 @@ def test_bucketed_batches_group_rows_by_length_and_replay():
   again = pipeline.BucketedBatches(arrays, 8, seed=3, num_buckets=4, num_steps=100)
   np.testing.assert_array_equal(again.batch(57)['tokens'], batches.batch(57)['tokens'])
   assert len(seen) > 150   # the buckets are drawn in proportion: most rows visited
+
+
+def test_bucket_widths_minimise_padding():
+  """Brute force over every choice of widths agrees with the dynamic program."""
+  import itertools
+  rng = np.random.default_rng(1)
+  lengths = np.concatenate([rng.integers(10, 30, 80), rng.integers(100, 260, 20)])
+  values = np.unique(lengths)
+  cost = lambda widths: sum(min(w for w in widths if w >= n) for n in lengths)
+  for k in (1, 2, 3):
+    got = pipeline.bucket_widths(lengths, k)
+    assert got[-1] == lengths.max() and len(got) <= k
+    best = min(cost(tuple(c) + (values[-1],)) for c in itertools.combinations(values[:-1], k - 1))
+    assert cost(tuple(got)) == best
