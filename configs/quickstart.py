@@ -46,14 +46,7 @@ def get_config(arg=None):
                       log_every=50, eval_every=500, eval_batches=4)
   config.eval.update(num_prompts=96, num_samples=4, max_new_tokens=48, prompt_len=104,
                      batch_size=96)
-  config.rl.update(
-      steps=100, prompts_per_step=16, group_size=8, prompt_len=104, max_new_tokens=48,
-      learning_rate=2e-4, warmup_steps=5, b2=0.99, grad_clip=1.0,
-      kl_beta=0.0, clip_eps_low=0.2, clip_eps_high=0.28,
-      eval_every=25, log_every=5)
-  config.rl.rewards = {'accuracy': 1.0, 'format': 0.5}
-  config.checkpoint.update(every=250, keep=2)
-  return config
+  return _rl(config, prompt_len=104, max_new_tokens=48)
 
 
 def _columns(config):
@@ -70,11 +63,15 @@ def _columns(config):
   # Greedy on 1,008 held-out prompts (stratified by task x level).
   config.eval.update(num_prompts=1008, num_samples=1, temperature=0.0, max_new_tokens=160,
                      prompt_len=112, batch_size=252)
+  return _rl(config, prompt_len=112, max_new_tokens=160)
+
+
+def _rl(config, **lengths):
+  """R1-Zero GRPO: 100 steps of 16 prompts x 8 samples, clip-higher, no KL."""
   config.rl.update(
-      steps=100, prompts_per_step=16, group_size=8, prompt_len=112, max_new_tokens=160,
-      learning_rate=2e-4, warmup_steps=5, b2=0.99, grad_clip=1.0,
-      kl_beta=0.0, clip_eps_low=0.2, clip_eps_high=0.28,
-      eval_every=25, log_every=5)
+      steps=100, prompts_per_step=16, group_size=8, learning_rate=2e-4, warmup_steps=5, b2=0.99,
+      grad_clip=1.0, kl_beta=0.0, clip_eps_low=0.2, clip_eps_high=0.28, eval_every=25,
+      log_every=5, **lengths)
   config.rl.rewards = {'accuracy': 1.0, 'format': 0.5}
   config.checkpoint.update(every=250, keep=2)
   return config
