@@ -448,23 +448,23 @@ def validate_config(config, data_parallel: int) -> None:
   d = config.data
   e = config.eval
   positive(config, 'eval.num_prompts', 'eval.num_samples', 'eval.batch_size',
-            'eval.max_new_tokens', 'eval.prompt_len')
+           'eval.max_new_tokens', 'eval.prompt_len')
   require(e.batch_size % data_parallel == 0,
-           f'eval.batch_size={e.batch_size} is not divisible by the data-parallel size '
-           f'{data_parallel}; use a multiple of {data_parallel}')
+          f'eval.batch_size={e.batch_size} is not divisible by the data-parallel size '
+          f'{data_parallel}; use a multiple of {data_parallel}')
   require(e.num_prompts <= d.num_heldout,
-           f'eval.num_prompts={e.num_prompts} exceeds data.num_heldout={d.num_heldout}; '
-           'lower eval.num_prompts or raise data.num_heldout')
+          f'eval.num_prompts={e.num_prompts} exceeds data.num_heldout={d.num_heldout}; '
+          'lower eval.num_prompts or raise data.num_heldout')
   check_sampling('eval', e)
   require(e.temperature > 0 or e.num_samples == 1,
-           f'eval.temperature=0 (greedy) with eval.num_samples={e.num_samples} decodes '
-           f'{e.num_samples} identical samples; set eval.num_samples=1 (or for sampled '
-           'accuracy eval.sampled_samples)')
+          f'eval.temperature=0 (greedy) with eval.num_samples={e.num_samples} decodes '
+          f'{e.num_samples} identical samples; set eval.num_samples=1 (or for sampled '
+          'accuracy eval.sampled_samples)')
   require(e.sampled_samples >= 0,
-           f'eval.sampled_samples={e.sampled_samples} must be >= 0 (0 = no sampled pass)')
+          f'eval.sampled_samples={e.sampled_samples} must be >= 0 (0 = no sampled pass)')
   require(0 < e.sampled_top_p <= 1,
-           f'eval.sampled_top_p={e.sampled_top_p} must be in (0, 1] (0.95 in R1)')
+          f'eval.sampled_top_p={e.sampled_top_p} must be in (0, 1] (0.95 in R1)')
   require(e.sampled_temperature > 0 or not e.sampled_samples,
-           f'eval.sampled_temperature={e.sampled_temperature} with eval.sampled_samples='
-           f'{e.sampled_samples}: the sampled pass needs a temperature > 0 (0.6 in R1); set '
-           'it, or eval.sampled_samples=0')
+          f'eval.sampled_temperature={e.sampled_temperature} with eval.sampled_samples='
+          f'{e.sampled_samples}: the sampled pass needs a temperature > 0 (0.6 in R1); set '
+          'it, or eval.sampled_samples=0')

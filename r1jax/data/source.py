@@ -155,16 +155,16 @@ def validate_config(config) -> None:
   """config.data: the source and what it needs, sizes, the language mix."""
   d = config.data
   require(d.source in ('synthetic', 'tfds', 'reasoning_gym'),
-           f"data.source={d.source!r}: use 'synthetic', 'tfds' or 'reasoning_gym'")
+          f"data.source={d.source!r}: use 'synthetic', 'tfds' or 'reasoning_gym'")
   require(d.source != 'reasoning_gym' or len(d.rg_tasks) > 0,
-           "data.source='reasoning_gym' needs data.rg_tasks (reasoning-gym dataset names)")
+          "data.source='reasoning_gym' needs data.rg_tasks (reasoning-gym dataset names)")
   require(d.source != 'tfds' or d.tfds_dir,
-           "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
+          "data.source='tfds' needs data.tfds_dir (the directory the builder wrote)")
   require(d.num_train > 0 and d.num_heldout > 0,
-           'data.num_train and data.num_heldout must be positive')
+          'data.num_train and data.num_heldout must be positive')
   try:
     normalised_probs(d.languages)
   except ValueError as e:
     raise ConfigError(str(e)) from None
   require(0 <= d.language_switch_prob <= 1,
-           f'data.language_switch_prob={d.language_switch_prob} must be in [0, 1]')
+          f'data.language_switch_prob={d.language_switch_prob} must be in [0, 1]')

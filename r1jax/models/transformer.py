@@ -440,13 +440,13 @@ def validate_config(config) -> None:
   """config.model: sizes, attention heads, RoPE, remat, dtypes (ConfigError naming the field)."""
   m = config.model
   positive(config, 'model.vocab_size', 'model.d_model', 'model.n_layers', 'model.n_heads',
-            'model.n_kv_heads', 'model.d_ff')
+           'model.n_kv_heads', 'model.d_ff')
   require(m.head_dim or m.d_model % m.n_heads == 0,
-           f'model.d_model={m.d_model} is not divisible by model.n_heads={m.n_heads}; '
-           'change one or set model.head_dim')
+          f'model.d_model={m.d_model} is not divisible by model.n_heads={m.n_heads}; '
+          'change one or set model.head_dim')
   require(m.n_heads % m.n_kv_heads == 0,
-           f'model.n_heads={m.n_heads} is not a multiple of model.n_kv_heads={m.n_kv_heads} '
-           '(grouped-query attention); use a divisor of n_heads')
+          f'model.n_heads={m.n_heads} is not a multiple of model.n_kv_heads={m.n_kv_heads} '
+          '(grouped-query attention); use a divisor of n_heads')
   head_size = m.head_dim or m.d_model // m.n_heads
   require(head_size % 2 == 0, f'head size {head_size} must be even for RoPE; change '
                                'model.head_dim or model.d_model/model.n_heads')

@@ -456,8 +456,8 @@ def _report_validate(config, data_parallel) -> None:
   named += [('curves', s) for group in c.curves for s in group]
   for field, stage in named:
     require(stage in config.stages,
-             f'k15_report.{field} names {stage!r}, which is not in stages='
-             f'{tuple(config.stages)}; name a stage of the list or remove it')
+            f'k15_report.{field} names {stage!r}, which is not in stages='
+            f'{tuple(config.stages)}; name a stage of the list or remove it')
 
 
 register(Kind('curate_prompts', _curate_prompts, _one_step, ('params',),

@@ -182,23 +182,21 @@ def _rl_validate(config, data_parallel):
   if r.reward_model_stage:
     require(r.reward_model_stage in config.stages and kind_name(
         config, r.reward_model_stage) == 'reward_model',
-             f'rl.reward_model_stage={r.reward_model_stage!r} is not a reward_model stage of '
-             f'stages={tuple(config.stages)}; name one that runs before this stage')
+            f'rl.reward_model_stage={r.reward_model_stage!r} is not a reward_model stage of '
+            f'stages={tuple(config.stages)}; name one that runs before this stage')
     require(0 <= r.general_fraction <= 1,
-             f'rl.general_fraction={r.general_fraction} must be in [0, 1]')
+            f'rl.general_fraction={r.general_fraction} must be in [0, 1]')
   if r.match_compute_of:
     require(r.match_compute_of in config.stages and kind_name(
         config, r.match_compute_of) in ('sft', 'pretrain'),
-             f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
-             f'stages={tuple(config.stages)}')
+            f'rl.match_compute_of={r.match_compute_of!r} is not an sft or pretrain stage of '
+            f'stages={tuple(config.stages)}')
   if r.prompt_set:   # a curated set is read at run time: a wrong name must not wait till then
     require(r.prompt_set in config.stages and kind_name(
         config, r.prompt_set) == 'curate_prompts',
-             f'rl.prompt_set={r.prompt_set!r} is not a curate_prompts stage of '
-             f"stages={tuple(config.stages)}; name the curation stage that runs before this "
-             "one, or set rl.prompt_set='' to train on config.data's train split")
-
-
+            f'rl.prompt_set={r.prompt_set!r} is not a curate_prompts stage of '
+            f"stages={tuple(config.stages)}; name the curation stage that runs before this "
+            "one, or set rl.prompt_set='' to train on config.data's train split")
 
 
 def _reward_model_validate(config, data_parallel):

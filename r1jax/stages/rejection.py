@@ -254,16 +254,16 @@ def hash_texts(records) -> str:
 def validate_config(config, data_parallel: int) -> None:
   r = config.rejection_sampling
   positive(config, 'rejection_sampling.num_prompts', 'rejection_sampling.num_samples',
-            'rejection_sampling.max_new_tokens', 'rejection_sampling.prompt_len',
-            'rejection_sampling.batch_size', 'rejection_sampling.repeat_ngram')
+           'rejection_sampling.max_new_tokens', 'rejection_sampling.prompt_len',
+           'rejection_sampling.batch_size', 'rejection_sampling.repeat_ngram')
   non_negative(config, 'rejection_sampling.max_response_tokens',
-                'rejection_sampling.max_per_prompt', 'rejection_sampling.num_general')
+               'rejection_sampling.max_per_prompt', 'rejection_sampling.num_general')
   require(r.batch_size % data_parallel == 0,
-           f'rejection_sampling.batch_size={r.batch_size} is not divisible by the data-parallel '
-           f'size {data_parallel}; use a multiple of {data_parallel}')
+          f'rejection_sampling.batch_size={r.batch_size} is not divisible by the data-parallel '
+          f'size {data_parallel}; use a multiple of {data_parallel}')
   require(r.keep in ('all', 'shortest'),
-           f"rejection_sampling.keep={r.keep!r}: use 'all' or 'shortest'")
+          f"rejection_sampling.keep={r.keep!r}: use 'all' or 'shortest'")
   require(0 <= r.max_repeat_ratio <= 1,
-           f'rejection_sampling.max_repeat_ratio={r.max_repeat_ratio} must be in [0, 1]')
+          f'rejection_sampling.max_repeat_ratio={r.max_repeat_ratio} must be in [0, 1]')
   require(r.temperature >= 0,
-           f'rejection_sampling.temperature={r.temperature} must be >= 0 (0 = greedy)')
+          f'rejection_sampling.temperature={r.temperature} must be >= 0 (0 = greedy)')

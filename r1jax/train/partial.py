@@ -312,19 +312,19 @@ class KeptCache:
 def validate_config(r) -> None:
   """k1.5 partial rollouts (r1jax/train/partial.py) and repeated-text detection."""
   require(0 <= r.partial_rollout_budget <= r.max_new_tokens,
-           f'rl.partial_rollout_budget={r.partial_rollout_budget} must be in [0, '
-           f'rl.max_new_tokens={r.max_new_tokens}] (0 = off)')
+          f'rl.partial_rollout_budget={r.partial_rollout_budget} must be in [0, '
+          f'rl.max_new_tokens={r.max_new_tokens}] (0 = off)')
   require(r.repeat_ngram >= 0, f'rl.repeat_ngram={r.repeat_ngram} must be >= 0 (0 = off)')
   require(r.partial_cache in ('keep', 'step', 'off'),
-           f"rl.partial_cache={r.partial_cache!r} must be 'keep', 'step' or 'off'")
+          f"rl.partial_cache={r.partial_cache!r} must be 'keep', 'step' or 'off'")
   require(r.partial_loss in ('fresh', 'all'),
-           f"rl.partial_loss={r.partial_loss!r} must be 'fresh' or 'all'")
+          f"rl.partial_loss={r.partial_loss!r} must be 'fresh' or 'all'")
   if not r.partial_rollout_budget:
     require(r.repeat_ngram == 0, f'rl.repeat_ngram={r.repeat_ngram} needs partial rollouts '
                                   '(rl.partial_rollout_budget > 0), which check each segment')
     return
   require(not r.dynamic_sampling and r.sampling == 'uniform' and not r.reward_model_stage,
-           'rl.partial_rollout_budget > 0 reads prompts from the uniform stream only: set '
-           "rl.dynamic_sampling=False, rl.sampling='uniform' and rl.reward_model_stage=''")
+          'rl.partial_rollout_budget > 0 reads prompts from the uniform stream only: set '
+          "rl.dynamic_sampling=False, rl.sampling='uniform' and rl.reward_model_stage=''")
   require(jax.process_count() == 1, 'rl.partial_rollout_budget > 0 keeps its buffer on one '
                                      'host: run on a single process or set it to 0')

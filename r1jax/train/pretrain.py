@@ -201,19 +201,19 @@ def validate_config(config, data_parallel: int, mesh_shape) -> None:
   shape = mesh_shape
   t = config.train
   positive(config, 'train.steps', 'train.batch_size', 'train.learning_rate',
-            'train.grad_clip', 'data.seq_len')
+           'train.grad_clip', 'data.seq_len')
   non_negative(config, 'train.log_every', 'train.eval_every', 'train.max_nonfinite_in_a_row')
   require(t.batch_size % data_parallel == 0,
-           f'train.batch_size={t.batch_size} is not divisible by the data-parallel size '
-           f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
-           f'{data_parallel}')
+          f'train.batch_size={t.batch_size} is not divisible by the data-parallel size '
+          f'{data_parallel} (mesh data x fsdp = {shape[0]} x {shape[1]}); use a multiple of '
+          f'{data_parallel}')
   require(t.length_buckets >= 1, f'train.length_buckets={t.length_buckets} must be >= 1 '
                                  '(1 = every row as wide as the longest)')
   require(t.warmup_steps >= 0, f'train.warmup_steps={t.warmup_steps} must be >= 0')
   require(t.sft_data in ('', 'cold_start', 'rejection_sampling'),
-           f"train.sft_data={t.sft_data!r}: use '' (the corpus), 'cold_start' or "
-           "'rejection_sampling'")
+          f"train.sft_data={t.sft_data!r}: use '' (the corpus), 'cold_start' or "
+          "'rejection_sampling'")
   require(t.epochs >= 0, f'train.epochs={t.epochs} must be >= 0 (0 = train.steps)')
   require(not t.sft_data or t.cold_start_examples > 0,
-           f'train.cold_start_examples={t.cold_start_examples} must be positive')
+          f'train.cold_start_examples={t.cold_start_examples} must be positive')
   require(0 <= t.min_lr_ratio <= 1, f'train.min_lr_ratio={t.min_lr_ratio} must be in [0, 1]')

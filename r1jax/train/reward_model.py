@@ -217,8 +217,8 @@ def load_reward_model(config, workdir: str, stage: str, mesh, rules):
 def validate_config(config, data_parallel: int) -> None:
   r = config.reward_model
   positive(config, 'reward_model.steps', 'reward_model.batch_size',
-            'reward_model.learning_rate', 'reward_model.num_pairs',
-            'reward_model.num_heldout_pairs', 'reward_model.seq_len', 'reward_model.log_every')
+           'reward_model.learning_rate', 'reward_model.num_pairs',
+           'reward_model.num_heldout_pairs', 'reward_model.seq_len', 'reward_model.log_every')
   require(r.batch_size % data_parallel == 0,
-           f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
-           f'{data_parallel}; use a multiple of {data_parallel}')
+          f'reward_model.batch_size={r.batch_size} is not divisible by the data-parallel size '
+          f'{data_parallel}; use a multiple of {data_parallel}')

@@ -844,13 +844,13 @@ def validate_config(config, data_parallel: int) -> None:
   (the stage references rl.reward_model_stage etc. are checked by r1jax/stages/kinds.py)."""
   r = config.rl
   positive(config, 'rl.steps', 'rl.prompts_per_step', 'rl.group_size', 'rl.max_new_tokens',
-            'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
+           'rl.prompt_len', 'rl.num_iterations', 'rl.learning_rate')
   positive(config, *(f'rl.{f}' for f in ('update_chunks', 'length_buckets') if f in r))
   non_negative(config, 'rl.log_every', 'rl.eval_every', 'rl.max_nonfinite_in_a_row')
   require(r.prompts_per_step % data_parallel == 0,
-           f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
-           f'size {data_parallel}; use a multiple of {data_parallel} (a group never straddles '
-           'devices)')
+          f'rl.prompts_per_step={r.prompts_per_step} is not divisible by the data-parallel '
+          f'size {data_parallel}; use a multiple of {data_parallel} (a group never straddles '
+          'devices)')
   require(len(r.rewards) > 0, 'rl.rewards is empty; e.g. {"accuracy": 1.0, "format": 0.5}')
   check_sampling('rl', r)
   modes = ('grpo', 'drgrpo', 'batch_std')
@@ -871,9 +871,9 @@ def _validate_k15(r) -> None:
   if r.loss == 'kimi_k15':
     require(r.kimi_tau > 0, f'rl.kimi_tau={r.kimi_tau} must be > 0 (e.g. 0.05)')
     require(r.kimi_baseline in losses.KIMI_BASELINES,
-             f'rl.kimi_baseline={r.kimi_baseline!r}: use one of {losses.KIMI_BASELINES}')
+            f'rl.kimi_baseline={r.kimi_baseline!r}: use one of {losses.KIMI_BASELINES}')
     require(r.kimi_baseline != 'partition' or r.group_size >= 2,
-             "rl.kimi_baseline='partition' needs rl.group_size >= 2 (a leave-one-out mean)")
+            "rl.kimi_baseline='partition' needs rl.group_size >= 2 (a leave-one-out mean)")
     require(r.kl_beta == 0, f"rl.kl_beta={r.kl_beta} with rl.loss='kimi_k15': k1.5 has no "
                              'reference KL (its tau term is the KL to the iteration\'s policy); '
                              'set rl.kl_beta=0')
@@ -881,7 +881,7 @@ def _validate_k15(r) -> None:
                                   "rl.loss='kimi_k15'; set it to 0")
   warmups = dict(r.reward_warmup)
   require(r.length_penalty_warmup >= 0,
-           f'rl.length_penalty_warmup={r.length_penalty_warmup} must be >= 0')
+          f'rl.length_penalty_warmup={r.length_penalty_warmup} must be >= 0')
   if r.length_penalty_warmup:
     warmups['length_penalty'] = r.length_penalty_warmup
   for name, steps in warmups.items():
@@ -889,16 +889,16 @@ def _validate_k15(r) -> None:
                                 f'{sorted(r.rewards)}; add it to rl.rewards')
     require(steps >= 0, f'rl.reward_warmup[{name!r}]={steps} must be >= 0 steps')
   require(r.dynamic_sampling_metric in ('success', 'reward'),
-           f"rl.dynamic_sampling_metric={r.dynamic_sampling_metric!r}: use 'success' or 'reward'")
+          f"rl.dynamic_sampling_metric={r.dynamic_sampling_metric!r}: use 'success' or 'reward'")
   require(r.sampling in prompt_sampler.SAMPLING_MODES,
-           f'rl.sampling={r.sampling!r}: use one of {prompt_sampler.SAMPLING_MODES}')
+          f'rl.sampling={r.sampling!r}: use one of {prompt_sampler.SAMPLING_MODES}')
   if (r.dynamic_sampling and r.dynamic_sampling_metric == 'success') or (
       r.sampling == 'prioritized'):
     require(r.success_reward in r.rewards,
-             f'rl.success_reward={r.success_reward!r} is not in rl.rewards {sorted(r.rewards)}: '
-             'dynamic sampling by success and prioritized sampling read it; add it (weight 0 '
-             "tracks it without rewarding) or use rl.dynamic_sampling_metric='reward'")
+            f'rl.success_reward={r.success_reward!r} is not in rl.rewards {sorted(r.rewards)}: '
+            'dynamic sampling by success and prioritized sampling read it; add it (weight 0 '
+            "tracks it without rewarding) or use rl.dynamic_sampling_metric='reward'")
   require(0 < r.curriculum_start <= 1,
-           f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
+          f'rl.curriculum_start={r.curriculum_start} must be in (0, 1]')
   require(r.curriculum_steps >= 0, f'rl.curriculum_steps={r.curriculum_steps} must be >= 0')
   require(0 < r.priority_floor <= 1, f'rl.priority_floor={r.priority_floor} must be in (0, 1]')
