@@ -51,8 +51,20 @@ def _steps(text):
   return out
 
 
+def _running(tokens):
+  """Splits a step's running result 'now D D ...' off its end: (tokens, digits or None)."""
+  if 'now' not in tokens:
+    return tokens, None
+  k = tokens.index('now')
+  digits = tokens[k + 1:]
+  _number(digits)
+  return tokens[:k], digits
+
+
 def _column(tokens):
-  """A column step 'X op Y op c = W word o' -> dict, with whether it is a true fact."""
+  """A column step 'X op Y op c = W word o [now D ...]' -> dict, with whether it is a true
+  fact and its running result (None without one)."""
+  tokens, so_far = _running(tokens)
   eq = tokens.index('=')
   lhs, rhs = tokens[:eq], tokens[eq + 1:]
   ops = [i for i, t in enumerate(lhs) if t in '+-x']
@@ -68,26 +80,50 @@ def _column(tokens):
   base = 10**len(w)
   lhs_value = {'+': X + Y + C, '-': X - Y - C, 'x': X * Y + C}[op]
   rhs_value = W - base * O if op == '-' else W + base * O
-  return dict(op=op, x=X, y=Y, carry_in=C, written=W, carry_out=O, width=len(w),
+  return dict(op=op, x=X, y=Y, carry_in=C, written=W, carry_out=O, width=len(w), so_far=so_far,
               true=lhs_value == rhs_value and (O in (0, 1) if op != 'x' else 0 <= O <= 8))
 
 
 def _division(tokens):
-  """'N = m x q + r' -> dict; true when N = m * q + r with 0 <= r < m and q one digit."""
+  """'N = m x q + r now Q ...' -> dict; true when N = m * q + r with 0 <= r < m and q one
+  digit."""
+  tokens, so_far = _running(tokens)
+  assert so_far is not None, tokens
   eq = tokens.index('=')
   n, (m, x, q, plus, r) = _number(tokens[:eq]), tokens[eq + 1:]
   assert (x, plus) == ('x', '+'), tokens
   m, q, r = int(m), int(q), int(r)
-  return dict(n=n, m=m, q=q, r=r, true=n == m * q + r and 0 <= r < m and 0 <= q <= 9)
+  return dict(n=n, m=m, q=q, r=r, so_far=so_far, true=n == m * q + r and 0 <= r < m and 0 <= q <= 9)
 
 
 def _so(tokens):
-  """'so D [borrow|remainder k]' -> (value, leftover)."""
+  """'so D [borrow|remainder k]' -> (value, leftover, the digits D)."""
   assert tokens[0] == 'so', tokens
   if len(tokens) > 2 and tokens[-2] in ('borrow', 'remainder'):
     assert int(tokens[-1]) != 0, 'a zero left over is never written'
-    return _number(tokens[1:-2]), int(tokens[-1])
-  return _number(tokens[1:]), 0
+    return _number(tokens[1:-2]), int(tokens[-1]), tokens[1:-2]
+  return _number(tokens[1:]), 0, tokens[1:]
+
+
+def _running_chain(steps, so, previous=()):
+  """Every step carries its running result: its written digit put before the previous running
+  result (`previous` before the first step), the last step's carry out too when it is not zero
+  ('+', 'x'); the 'so' line is the last running result, leading zeros dropped. For the short
+  division of a mul check: each quotient digit put after the previous ones."""
+  previous = list(previous)
+  for i, s in enumerate(steps):
+    if 'q' in s:
+      expected = previous + [str(s['q'])]
+    else:
+      expected = [str(s['written'])] + previous
+      if i == len(steps) - 1 and s['op'] != '-' and s['carry_out']:
+        expected = [str(s['carry_out'])] + expected
+    assert s['so_far'] == expected, (i, s, previous)
+    previous = expected
+  digits = previous[:-1]
+  while digits and digits[0] == '0':
+    digits = digits[1:]
+  assert so[2] == digits + previous[-1:], (so, previous)
 
 
 def _chain(steps, op, start_column=0, carry_in=0):
@@ -147,15 +183,17 @@ def _check_section(section, task, claimed, b):
     for d, s in zip(str(claimed), steps, strict=True):
       assert s['n'] == remainder * 10 + int(d)
       quotient, remainder = quotient * 10 + s['q'], s['r']
-    assert so == (quotient, remainder)
-    return so
+    assert so[:2] == (quotient, remainder)
+    _running_chain(steps, so)
+    return so[:2]
   steps = [_column(t) for t, _, _ in body]
   assert all(s['true'] and s['width'] == 1 for s in steps), body
   digits, last, columns_ = _chain(steps, op)
   assert (_operand(digits, 'x'), _operand(digits, 'y')) == (claimed, b)
   assert columns_ == max(len(str(claimed)), len(str(b)))
-  assert so == _assembled(digits, op, last, columns_), (so, body)
-  return so
+  assert so[:2] == _assembled(digits, op, last, columns_), (so, body)
+  _running_chain(steps, so)
+  return so[:2]
 
 
 def _work_section(section, task, a, b, width):
@@ -166,7 +204,11 @@ def _work_section(section, task, a, b, width):
   assert all(s['width'] == width for s in steps[:-1]) and steps[-1]['width'] <= width
   digits, last, columns_ = _chain(steps, _OP[task])
   assert (_operand(digits, 'x'), _operand(digits, 'y') if task != 'mul' else b) == (a, b)
-  assert so == _assembled(digits, _OP[task], last, columns_), (so, body)
+  assert so[:2] == _assembled(digits, _OP[task], last, columns_), (so, body)
+  if width == 1:
+    _running_chain(steps, so)
+  else:  # coarse steps carry no running result
+    assert all(s['so_far'] is None for s in steps), body
   false = [(s, body[i]) for i, s in enumerate(steps) if not s['true']]
   return so[0], steps, false
 
@@ -191,12 +233,35 @@ def test_registered_with_levels_and_modes():
 def test_the_documented_example():
   ex = Example('add', 'Add 4 7 3 8 + 2 9 6 5', '7703', '', 3)
   assert columns.render(ex, 'direct').text == 'so 7 7 0 3 .'
-  assert columns.render(ex, 'fine').text == (
-      '8 + 5 + 0 = 3 carry 1 . 3 + 6 + 1 = 0 carry 1 . 7 + 9 + 1 = 7 carry 1 . '
-      '4 + 2 + 1 = 7 carry 0 . so 7 7 0 3 .')
+  assert columns.render(ex, 'coarse').text == (
+      '3 8 + 6 5 + 0 = 0 3 carry 1 . 4 7 + 2 9 + 1 = 7 7 carry 0 . so 7 7 0 3 .')
+  fine = ('8 + 5 + 0 = 3 carry 1 now 3 . 3 + 6 + 1 = 0 carry 1 now 0 3 . '
+          '7 + 9 + 1 = 7 carry 1 now 7 0 3 . 4 + 2 + 1 = 7 carry 0 now 7 7 0 3 . '
+          'so 7 7 0 3 .')
+  assert columns.render(ex, 'fine').text == fine
+  assert columns.render(ex, 'check').text == fine + (
+      ' check 7 7 0 3 - 2 9 6 5 . 3 - 5 - 0 = 8 borrow 1 now 8 . '
+      '0 - 6 - 1 = 3 borrow 1 now 3 8 . 7 - 9 - 1 = 7 borrow 1 now 7 3 8 . '
+      '7 - 2 - 1 = 4 borrow 0 now 4 7 3 8 . so 4 7 3 8 .')
+  # a new leading digit (the last carry) is in the last running result; a leading zero of a
+  # running result is dropped in the 'so' line
+  ex = Example('add', 'Add 9 7 3 8 + 2 9 6 5', '12703', '', 3)
   assert columns.render(ex, 'check').text.endswith(
-      'so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . 3 - 5 - 0 = 8 borrow 1 . 0 - 6 - 1 = 3 borrow 1 . '
-      '7 - 9 - 1 = 7 borrow 1 . 7 - 2 - 1 = 4 borrow 0 . so 4 7 3 8 .')
+      '9 + 2 + 1 = 2 carry 1 now 1 2 7 0 3 . so 1 2 7 0 3 . check 1 2 7 0 3 - 2 9 6 5 . '
+      '3 - 5 - 0 = 8 borrow 1 now 8 . 0 - 6 - 1 = 3 borrow 1 now 3 8 . '
+      '7 - 9 - 1 = 7 borrow 1 now 7 3 8 . 2 - 2 - 1 = 9 borrow 1 now 9 7 3 8 . '
+      '1 - 0 - 1 = 0 borrow 0 now 0 9 7 3 8 . so 9 7 3 8 .')
+  ex = Example('mul', 'Multiply 4 7 3 8 x 7', '33166', '', 2)
+  assert columns.render(ex, 'check').text == (
+      '8 x 7 + 0 = 6 carry 5 now 6 . 3 x 7 + 5 = 6 carry 2 now 6 6 . '
+      '7 x 7 + 2 = 1 carry 5 now 1 6 6 . 4 x 7 + 5 = 3 carry 3 now 3 3 1 6 6 . '
+      'so 3 3 1 6 6 . check 3 3 1 6 6 / 7 . 3 = 7 x 0 + 3 now 0 . '
+      '3 3 = 7 x 4 + 5 now 0 4 . 5 1 = 7 x 7 + 2 now 0 4 7 . '
+      '2 6 = 7 x 3 + 5 now 0 4 7 3 . 5 6 = 7 x 8 + 0 now 0 4 7 3 8 . so 4 7 3 8 .')
+  ex = Example('sub', 'Subtract 4 7 3 8 - 4 7 0 0', '38', '', 3)
+  assert columns.render(ex, 'fine').text.endswith(
+      '7 - 7 - 0 = 0 borrow 0 now 0 3 8 . 4 - 4 - 0 = 0 borrow 0 now 0 0 3 8 . '
+      'so 3 8 .')
 
 
 @pytest.mark.parametrize('name,difficulty', LEVELS)
@@ -240,7 +305,8 @@ def test_traces_are_true_column_facts_that_give_the_gold(name, difficulty):
         assert _check_section(sections[1], name, gold, b) == (a, 0)
       else:
         assert len(sections) == 1
-    assert _read(columns.render(ex, 'direct').text) == [('work', None, [], (gold, 0))]
+    assert _read(columns.render(ex, 'direct').text) == [
+        ('work', None, [], (gold, 0, list(ex.answer)))]
 
 
 @pytest.mark.parametrize('name', NAMES)
@@ -295,6 +361,11 @@ def test_every_slip_is_caught_masked_and_redone(name, difficulty):
       assert steps.index(step) == slip.step
       (span,) = r.masked_spans
       assert start <= span[0] and span[1] == span[0] + 1 <= end and r.text[span[0]].isdigit()
+      # the span is the digit the step writes (or its carry), before 'now': the copies of
+      # the wrong digit in this and later running results are consistent with the page
+      assert span[1] <= r.text.index(' now', start)
+      if slip.field == 'written':
+        assert step['so_far'][-1 - slip.step] == str(slip.value)
       assert r.text.index(' wait .') > span[1]
       fixed = r.text[:span[0]] + '{}' + r.text[span[1]:]
       repairs = [d for d in range(10) if _column(_steps(fixed.format(d))[slip.step][0])['true']]
@@ -303,9 +374,11 @@ def test_every_slip_is_caught_masked_and_redone(name, difficulty):
       # the redo: the faulty column onwards, starting from the carry it was given
       redo = [_column(t) for t, _, _ in sections[3][2]]
       assert all(s['true'] for s in redo)
+      # its running results go on from the (right) one before the faulty step
+      _running_chain(redo, sections[3][3], steps[slip.step - 1]['so_far'] if slip.step else ())
       digits, last, num = _chain(redo, _OP[name], slip.step, steps[slip.step]['carry_in'])
       digits.update({i: s for i, s in enumerate(steps[:slip.step])})
-      assert sections[3][3] == _assembled(digits, _OP[name], last, num) == (gold, 0)
+      assert sections[3][3][:2] == _assembled(digits, _OP[name], last, num) == (gold, 0)
       assert _check_section(sections[4], name, gold, b) == (a, 0)
 
 
@@ -347,17 +420,25 @@ def test_problem_space_is_large(name, difficulty):
 
 
 def test_lengths_direct_short_and_fine_grows_with_the_level():
-  """Whitespace tokens: 'direct' stays a few tokens, 'fine' grows with the level, the modes get
-  longer in order, and a 'check' trace fits the ~200-token rows at the largest level."""
+  """Whitespace words (~ tokens with data.number_pieces=10): 'direct' stays a few words, 'fine'
+  grows with the level, the modes get longer in order; the running results ('now D ...', one
+  word more per step than the digits) keep a 4-digit add/sub 'check' under 160 words and its
+  worst slip trace at ~300."""
   for name in NAMES:
     fine_max = []
     for difficulty in get_task(name).difficulties:
       digits = columns.SPECS[name][2][difficulty]
+      examples = _examples(name, difficulty, 100)
       lengths = [[len(columns.render(ex, m).text.split()) for m in columns.MODES]
-                 for ex in _examples(name, difficulty, 100)]
+                 for ex in examples]
       for direct, coarse, fine, check in lengths:
-        assert direct <= digits + 3 and direct < coarse < fine < check <= 200
+        assert direct <= digits + 3 and direct < coarse < fine < check <= 260
+        assert check <= 160 or digits > 4
       fine_max.append(max(l[2] for l in lengths))
-      q = _examples(name, difficulty, 1)[0].question.split()
+      if digits <= 4:
+        slip = max(len(columns.render(ex, 'check', slip=s).text.split())
+                   for ex in examples[:10] for s in columns.slips(ex))
+        assert slip <= 305, (name, difficulty, slip)
+      q = examples[0].question.split()
       assert len(q) <= 2 * digits + 2 and all(len(t) == 1 for t in q[1:])
     assert fine_max == sorted(fine_max) and len(set(fine_max)) == len(fine_max), fine_max

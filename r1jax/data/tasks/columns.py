@@ -62,7 +62,8 @@ SPECS = {
 }
 MULTIPLIERS = range(2, 10)  # the one-digit factor of mul
 MODES = ('direct', 'coarse', 'fine', 'check')
-WORDS = ('carry', 'borrow', 'remainder', 'check', 'wait', 'so')
+WORDS = ('carry', 'borrow', 'remainder', 'check', 'wait', 'so', 'now')
+NOW = 'now'  # the running result's word: '... carry 1 now 7 0 3 .'
 WAIT = 'wait'
 COARSE_WIDTH = 2  # columns per coarse step
 _QUESTION = re.compile(r'(Add|Subtract|Multiply) ([0-9 ]+?) ([-+x]) ([0-9 ]+)')
@@ -115,17 +116,35 @@ class _Step:
   carry_out: int
   width: int
 
-  def text(self) -> str:
+  def text(self, so_far: str | None = None) -> str:
+    """The step; with `so_far` (fine steps) it ends with the running result 'now D D .'."""
     y = str(self.y) if self.op == 'x' else _spaced(self.y, self.width)
     op2 = '-' if self.op == '-' else '+'
     word = 'borrow' if self.op == '-' else 'carry'
+    tail = '' if so_far is None else f' {NOW} {so_far}'
     return (f'{_spaced(self.x, self.width)} {self.op} {y} {op2} {self.carry_in} = '
-            f'{_spaced(self.written, self.width)} {word} {self.carry_out} .')
+            f'{_spaced(self.written, self.width)} {word} {self.carry_out}{tail} .')
 
   def offset(self, field: str) -> int:
-    """Where the one-digit `field` of a fine (width 1) step is in `text()`."""
+    """Where the one-digit `field` of a fine (width 1) step is in `text(...)`: the written digit
+    or the carry (borrow) out, never a copy of them in the running result."""
     text = self.text()
-    return text.index(' = ') + 3 if field == 'written' else len(text) - 3
+    written = text.index(' = ') + 3
+    return written if field == 'written' else text.index(' ', written + 2) + 1
+
+
+def _running(steps: list[_Step]) -> list[str]:
+  """The running result after each fine step, most significant digit first: the step's written
+  digit put before the previous running result (a copy plus one digit); the last step of '+' or
+  'x' also puts its carry out, if any, in front (the new leading digit). A final borrow of '-'
+  is not a digit of the result: the 'so' line says it is left over."""
+  out, digits = [], ''
+  for i, step in enumerate(steps):
+    digits = f'{step.written} {digits}'.strip()
+    if i == len(steps) - 1 and step.op != '-' and step.carry_out:
+      digits = f'{step.carry_out} {digits}'
+    out.append(digits)
+  return out
 
 
 def _columns(op: str, x: int, y: int, width: int, slip: Slip | None = None):
@@ -163,12 +182,12 @@ def _so(value: int, leftover: str = '') -> str:
 def _check(p: Problem, result: int) -> tuple[str, bool]:
   """The inverse operation on a claimed `result`, and whether it gives back `p.a`."""
   if p.task == 'mul':
-    steps, remainder, quotient = [], 0, 0
+    steps, remainder, quotient, so_far = [], 0, 0, ''
     for d in str(result):
       number = remainder * 10 + int(d)
       q, remainder = divmod(number, p.b)
-      quotient = quotient * 10 + q
-      steps.append(f'{_spaced(number)} = {p.b} x {q} + {remainder} .')
+      quotient, so_far = quotient * 10 + q, f'{so_far} {q}'.strip()
+      steps.append(f'{_spaced(number)} = {p.b} x {q} + {remainder} {NOW} {so_far} .')
     left = f' remainder {remainder}' if remainder else ''
     body = f'check {_spaced(result)} / {p.b} . ' + ' '.join(steps) + ' ' + _so(quotient, left)
     return body, remainder == 0 and quotient == p.a
@@ -176,7 +195,7 @@ def _check(p: Problem, result: int) -> tuple[str, bool]:
   steps, value, borrow = _columns(inverse, result, p.b, 1)
   left = f' borrow {borrow}' if borrow else ''
   body = (f'check {_spaced(result)} {inverse} {_spaced(p.b)} . '
-          + ' '.join(s.text() for s in steps) + ' ' + _so(value, left))
+          + ' '.join(s.text(r) for s, r in zip(steps, _running(steps))) + ' ' + _so(value, left))
   return body, borrow == 0 and value == p.a
 
 
@@ -221,11 +240,12 @@ def slips(example: Example) -> list[Slip]:
 def _fine(p: Problem, slip: Slip | None = None, start: int = 0) -> tuple[str, int, int | None]:
   """Fine steps from column `start` on, the 'so' line; the result and where the slip digit is."""
   steps, value, _ = _slipped(p, slip)
+  running = _running(steps)
   parts, at, slip_at = [], 0, None
   for i, step in enumerate(steps[start:], start):
     if slip is not None and i == slip.step:
       slip_at = at + step.offset(slip.field)
-    parts.append(step.text())
+    parts.append(step.text(running[i]))
     at += len(parts[-1]) + 1
   return ' '.join(parts + [_so(value)]), value, slip_at
 
