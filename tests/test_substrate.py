@@ -22,6 +22,11 @@ def test_each_prefix_opens_its_mode_and_is_read_back():
     completion = corpus.column_completion(ex, R1, mode)[0]
     assert completion.startswith(prefix), (mode, prefix)
     assert substrate.opened_mode(completion, R1) == mode
+    # forced fine work ends its steps with running results, and its answer is the last one's
+    assert (' now ' in completion) == (mode in ('fine', 'check')), mode
+    if mode in ('fine', 'check'):
+      last = completion.split(' . so ')[0].rsplit(' now ', 1)[1].split()
+      assert ''.join(last).lstrip('0') == ex.answer, (mode, completion)
   assert substrate.opened_mode(' The answer is 9 .', R1) == 'other'
   assert substrate.opened_mode(' <think> 7 + 2 = 9 . </think>', R1) == 'other'
 

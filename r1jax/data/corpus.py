@@ -11,7 +11,7 @@ differ in length and accuracy, each opened by its own words (what the substrate 
 
   'direct'   ' <think> so 7 7 0 3 . </think> <answer> 7703 </answer>'
   'coarse'   ' <think> pairs : 3 8 + 6 5 + 0 = 0 3 carry 1 . ... so 7 7 0 3 . </think> ...'
-  'fine'     ' <think> columns : 8 + 5 + 0 = 3 carry 1 . ... so 7 7 0 3 . </think> ...'  (= 'cot')
+  'fine'     ' <think> columns : 8 + 5 + 0 = 3 carry 1 now 3 . ... so 7 7 0 3 . </think> ...'  (= 'cot')
   'check'    ' <think> work then check : ... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . ... </think> ...'
   'slip'     a 'check' trace with one wrong digit that the check catches ('wait .', redone); the
              wrong digit is kept out of the loss (`pretrain_documents` gives its span)

@@ -91,6 +91,14 @@ def test_column_modes_open_with_their_words_and_answer_in_the_tags():
     assert text.startswith(opener), mode
     assert text.endswith(f'<answer> {ex.answer} </answer>'), mode
     assert bool(spans) == (mode == 'slip') and (' wait .' in text) == (mode == 'slip'), mode
+    # fine work carries its running result, and the first 'so' line copies the last one
+    steps = [s.strip() for s in text.split('<think>')[1].split('</think>')[0].split(' . ')]
+    so = next(i for i, step in enumerate(steps) if step.startswith('so '))
+    if mode in ('fine', 'cot', 'check', 'slip'):
+      assert all(' now ' in step for step in steps[:so]), (mode, steps)
+      assert steps[so][3:].split() == steps[so - 1].split(' now ')[1].lstrip('0 ').split(), mode
+    else:
+      assert ' now ' not in text, mode
   assert corpus.column_completion(ex, r1, 'noformat')[0] == f' The answer is {ex.answer} .'
   with pytest.raises(ValueError, match="data.mode_probs has 'fine'.*column-arithmetic"):
     corpus.completion_text(make_examples(['arithmetic'], 'train', 1, 0, [1])[0], r1, 'fine')
@@ -103,7 +111,7 @@ def test_a_slip_is_kept_out_of_the_loss_and_nothing_else(digit_tokenizer):
   examples = make_examples(['add', 'sub', 'mul'], 'train', 60, 1, [1, 2, 3])
   docs = corpus.pretrain_documents(examples, r1, {'slip': 1.0}, seed=0)
   assert all(len(d) == 3 and len(d[2]) == 1 for d in docs)
-  enc = pipeline.encode_documents(digit_tokenizer, docs, 512, mask_prompt=True)
+  enc = pipeline.encode_documents(digit_tokenizer, docs, 640, mask_prompt=True)
   for (prompt, completion, spans), tokens, mask in zip(docs, enc['tokens'], enc['loss_mask']):
     p, c = digit_tokenizer.encode(prompt), digit_tokenizer.encode(completion)
     start = 1 + len(p)
@@ -114,8 +122,10 @@ def test_a_slip_is_kept_out_of_the_loss_and_nothing_else(digit_tokenizer):
     masked = [i - start for i in np.nonzero(mask == 0)[0] if start <= i < start + len(c)]
     before = len(digit_tokenizer.encode(completion[:s]))
     assert masked == [before]   # exactly the slipped digit's token
+    # ... written by its step, before the step's running result (whose copy of it is a target)
+    assert completion[e:].split(' . ')[0].split()[:1] in (['carry'], ['borrow'], ['now'])
     assert mask[start + len(c)] == 1   # EOS
-  plain = pipeline.encode_documents(digit_tokenizer, [d[:2] for d in docs], 512, True)
+  plain = pipeline.encode_documents(digit_tokenizer, [d[:2] for d in docs], 640, True)
   assert (plain['loss_mask'] - enc['loss_mask']).sum() == len(docs)
 
 

@@ -18,32 +18,50 @@ One Example renders in each of MODES, shortest first (4738 + 2965):
 
   direct  'so 7 7 0 3 .'
   coarse  '3 8 + 6 5 + 0 = 0 3 carry 1 . 4 7 + 2 9 + 1 = 7 7 carry 0 . so 7 7 0 3 .'
-  fine    '8 + 5 + 0 = 3 carry 1 . 3 + 6 + 1 = 0 carry 1 . 7 + 9 + 1 = 7 carry 1 .
-           4 + 2 + 1 = 7 carry 0 . so 7 7 0 3 .'
+  fine    '8 + 5 + 0 = 3 carry 1 now 3 . 3 + 6 + 1 = 0 carry 1 now 0 3 .
+           7 + 9 + 1 = 7 carry 1 now 7 0 3 . 4 + 2 + 1 = 7 carry 0 now 7 7 0 3 . so 7 7 0 3 .'
   check   fine, then the inverse operation done column by column:
-          '... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . 3 - 5 - 0 = 8 borrow 1 .
-           0 - 6 - 1 = 3 borrow 1 . 7 - 9 - 1 = 7 borrow 1 . 7 - 2 - 1 = 4 borrow 0 . so 4 7 3 8 .'
+          '... so 7 7 0 3 . check 7 7 0 3 - 2 9 6 5 . 3 - 5 - 0 = 8 borrow 1 now 8 .
+           0 - 6 - 1 = 3 borrow 1 now 3 8 . 7 - 9 - 1 = 7 borrow 1 now 7 3 8 .
+           7 - 2 - 1 = 4 borrow 0 now 4 7 3 8 . so 4 7 3 8 .'
 
-A step is 'x op y op carry = written carry|borrow out .', least significant column (coarse: pair
-of columns) first; a subtraction step reads '3 - 5 - 0 = 8 borrow 1' (3 - 5 - 0 = 8 - 10). The
-checks: a sum r is checked by r - b (it must give a, with no borrow left), a difference r by
-r + b (must give a), a product r by short division r / m, most significant digit first, one step
-'3 3 = 7 x 4 + 5 .' per digit (must give a with remainder 0). An inverse operation catches every
-wrong result, so every single-digit slip that changes the answer; a failing check says what is
-left over ('so 4 7 3 8 borrow 1 .', 'so 4 7 3 8 remainder 1 .').
+A fine step is 'x op y op carry = written carry|borrow out now R .', least significant column
+first; a subtraction step reads '3 - 5 - 0 = 8 borrow 1' (3 - 5 - 0 = 8 - 10). R is the running
+result, most significant digit first: the step's written digit put before the previous R (a copy
+plus one digit), and at the last step of add and mul the carry out too when it is not zero (the
+new leading digit: '9 + 2 + 1 = 2 carry 1 now 1 2 7 0 3 .'). The 'so' line is the last R copied,
+leading zeros dropped ('... now 0 0 3 8 . so 3 8 .'), so the result is never assembled from
+digits written in the reverse order (a ~1M model writes the columns right and then reverses them
+wrong). A coarse step (a pair of columns, COARSE_WIDTH) has no running result. The checks: a sum
+r is checked by r - b (it must give a, with no borrow left), a difference r by r + b (must give
+a), both with running results; a product r by short division r / m, most significant digit
+first, one step '3 3 = 7 x 4 + 5 now 0 4 .' per digit, its running quotient the digits so far
+in order (must give a with remainder 0). An inverse operation catches every wrong result, so
+every single-digit slip that changes the answer; a failing check says what is left over
+('so 4 7 3 8 borrow 1 .', 'so 4 7 3 8 remainder 1 .').
+
+Lengths in whitespace words (~ tokens with data.number_pieces=10), the most over many problems:
+
+  level                     1            2            3            4            5
+  digits (add, sub; mul)    2; 3         3; 4         4; 5         5; 6         6; 7
+  fine   add sub mul        31 29 46     46 44 62     62 60 79     79 77 97     97 95 116
+  check  add sub mul        82 65 108    115 97 141   150 131 176  187 167 213  226 205 252
+  slip   add sub mul        167 134 220  232 198 286  302 264 356  376 336 430  454 412 508
 
 `render(example, 'check', rng, slip=True)` writes a trace with a real slip: one wrong digit in
 one fine step (`Slip`: the column's written digit or its carry/borrow), later steps consistent
-with it, the wrong result, the honest check failing, 'wait .', the fine steps redone correctly
-from the faulty one, the result, the check passing. The returned `masked_spans` are the
-character spans in `text` of the wrong digits themselves (one digit): everything after them is
-right given what is on the page (copying the carry, assembling, the check, noticing), and is
+with it (the running results hold the wrong digit too), the wrong result, the honest check
+failing, 'wait .', the fine steps redone correctly from the faulty one (their running results
+going on from the right one before it), the result, the check passing. The returned `masked_spans` are the
+character spans in `text` of the wrong digits themselves (one digit, where the step writes it,
+not its copies in running results): everything after them is right given what is on the page
+(copying the carry, the running results, the 'so' line, the check, noticing), and is
 what teaches a model to catch slips, so only the slip should be kept out of an SFT loss. Spans
 index `text`; inside a template completion shift them by `completion.index(text)`.
 
   ex = r1jax.data.tasks.get_task('add').generate(random.Random(0), 3)   # 'Add 7 3 1 1 + 7 8 9 0'
   r = render(ex, 'check', random.Random(1), slip=True)
-  r.text[:24], r.answer, r.masked_spans   # '1 + 0 + 0 = 9 carry 0 . ', '15201', ((12, 13),)
+  r.text[:30], r.answer, r.masked_spans   # '1 + 0 + 0 = 9 carry 0 now 9 . ', '15201', ((12, 13),)
 
 The words are few and fixed: WORDS, the digits, + - x / = and '.'.
 """
