@@ -54,16 +54,16 @@ def _columns(config):
                       d_ff=512)
   # 2-, 3- and 4-digit addition and subtraction; every digit (with its space) one token.
   config.data.update(tasks=('add', 'sub'), difficulties=(1, 2, 3), num_train=20000,
-                     num_heldout=1200, seq_len=352, number_pieces=10, share_prefix=True,
+                     num_heldout=1200, seq_len=480, number_pieces=10, share_prefix=True,
                      tokenizer_examples=2000)   # a few words and the digits: 2,000 is plenty
   config.data.mode_probs = {'direct': 0.35, 'coarse': 0.1, 'fine': 0.25, 'check': 0.15,
                             'slip': 0.05, 'noformat': 0.1}
   config.train.update(steps=1600, batch_size=32, learning_rate=3e-3, warmup_steps=50,
                       length_buckets=4, log_every=50, eval_every=0, eval_batches=4)
   # Greedy on 1,008 held-out prompts (stratified by task x level).
-  config.eval.update(num_prompts=1008, num_samples=1, temperature=0.0, max_new_tokens=160,
+  config.eval.update(num_prompts=1008, num_samples=1, temperature=0.0, max_new_tokens=192,
                      prompt_len=112, batch_size=252)
-  return _rl(config, prompt_len=112, max_new_tokens=160)
+  return _rl(config, prompt_len=112, max_new_tokens=192)
 
 
 def _rl(config, **lengths):

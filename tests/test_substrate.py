@@ -44,7 +44,7 @@ def test_rows_are_bootstrap_intervals_by_level():
 def test_the_stage_reports_every_mode_and_is_skipped_when_done(tmp_path):
   config = make_tiny_config(steps=2)
   config.stages = ('pretrain', 'substrate_check')
-  config.data.update(tasks=('add', 'sub'), difficulties=(1, 2), number_pieces=10, seq_len=352,
+  config.data.update(tasks=('add', 'sub'), difficulties=(1, 2), number_pieces=10, seq_len=480,
                      tokenizer_examples=200)
   config.data.mode_probs = {'direct': 0.5, 'fine': 0.3, 'check': 0.1, 'slip': 0.1}
   config.eval.update(num_prompts=8, num_samples=1, temperature=0.0, max_new_tokens=8,
