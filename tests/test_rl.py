@@ -215,7 +215,18 @@ class _NoEvaluation:
   """rl.run's evaluator without the held-out sampling (a compile of its own, and not what a
   resume test checks; test_r1_zero_stage_resumes_exactly_and_reports runs the real one)."""
 
+  last_correct = None
+
   def __call__(self, params):
+    return {}
+
+  def save_scores(self, path):
+    pass
+
+  def load_scores(self, path):
+    return None
+
+  def paired_row(self, before_correct):
     return {}
 
   def print_table(self, *args, **kwargs):

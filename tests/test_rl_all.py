@@ -116,6 +116,7 @@ def test_rewards_route_by_prompt_kind():
   config = common.get_config()
   trainer = object.__new__(rl_all.AllScenariosTrainer)
   trainer.rl, trainer.pool = config.rl, None
+  trainer.reward_options = {'answer_source': templates.get_template('r1_zero').answer_source}
   trainer.rl.update(rm_helpfulness_weight=2.0, rm_harmlessness_weight=1.0)
 
   def fake_rm(tokens, valid, start):
