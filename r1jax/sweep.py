@@ -5,7 +5,7 @@ command per point, then one summary table and plot across the runs' metrics.json
       --sweep='rl.kl_beta=0,0.001 rl.learning_rate=1e-6,3e-6' \
       --set='rl.init_from=/tmp/r1jax_quickstart'                 # 4 runs, then the summary
   python -m r1jax.sweep ... --dry_run                            # print the 4 commands only
-  python -m r1jax.sweep ... --launcher='python launch/tpu_pod.py run --tpu=NAME --zone=ZONE --'
+  python -m r1jax.sweep ... --launcher='python launch/tpu_pod.py run --name=NAME --zone=ZONE --'
   python -m r1jax.sweep --config=configs/tiny.py --sweep=configs/sweeps/tiny_lr.py --workdir=DIR
   python -m r1jax.sweep --summarize --workdir=/tmp/sweep          # table + plot of what ran
 
