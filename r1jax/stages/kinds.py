@@ -12,8 +12,8 @@ import math
 import os
 
 from r1jax.config import require
-from r1jax.stages.registry import (Kind, data_stage, kind_name, load_stage_params, register,
-                                   source_stage, stage_config)
+from r1jax.stages.registry import (Kind, data_stage, kind_name, load_stage_params, read_report,
+                                   register, source_stage, stage_config)
 
 
 def _train_steps(config):
@@ -70,9 +70,8 @@ def sft_dataset(ctx, config, name) -> tuple[str, dict]:
     return cold_start.build_cold_start(os.path.join(ctx.workdir, 'datasets'), config,
                                        ctx.tokenizer, zero_source(ctx, config))
   if config.train.sft_data == 'rejection_sampling':
-    from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
     stage = data_stage(config, name, 'rejection_sampling')
-    report = stage and rejection.read_report(ctx.workdir, stage)
+    report = stage and read_report(ctx.workdir, stage)
     if not report:
       raise ValueError(f"stage {name}: train.sft_data='rejection_sampling' but stage {stage!r} "
                        f'has no report in {ctx.workdir}/reports; run it first')
@@ -128,8 +127,7 @@ def _rejection_sampling(ctx, config, name, init_params):
 
 
 def _report_progress(workdir, name):
-  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
-  return 1 if rejection.read_report(workdir, name) is not None else None
+  return 1 if read_report(workdir, name) is not None else None
 
 
 def _rl(ctx, config, name, init_params):

@@ -16,6 +16,8 @@ Each name has a KIND, a function that trains (`pretrain`, `sft`, `rl`, `reward_m
 Each stage writes checkpoints/<name>/, metrics rows with stage=<name>, and <name>_curves.png.
 """
 import dataclasses
+import json
+import os
 from typing import Callable
 
 import jax
@@ -195,3 +197,28 @@ def load_stage_params(config, workdir: str, name: str, mesh, rules):
   model_cfg = ModelConfig.from_config(cfg.model)
   boxed = jax.eval_shape(lambda k: init_params(model_cfg, k, boxed=True), jax.random.key(0))
   return checkpoint.restore_params(workdir, name, boxed, kind.params_path, mesh, rules)
+
+
+# ---------------------------------------------------------------------------- stage reports
+
+def report_path(workdir: str, stage: str) -> str:
+  """WORKDIR/reports/<stage>.json: a data stage's report, written last (it marks the stage
+  finished)."""
+  return os.path.join(workdir, 'reports', f'{stage}.json')
+
+
+def read_report(workdir: str, stage: str) -> dict | None:
+  """The report stage `stage` wrote when it finished (None: not finished)."""
+  path = report_path(workdir, stage)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def save_report(workdir: str, stage: str, report: dict) -> None:
+  """Writes stage `stage`'s report (process 0 only); call it last."""
+  if jax.process_index() == 0:
+    os.makedirs(os.path.dirname(report_path(workdir, stage)), exist_ok=True)
+    with open(report_path(workdir, stage), 'w') as f:
+      json.dump(report, f, indent=1)

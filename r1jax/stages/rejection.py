@@ -31,7 +31,6 @@ DeepSeek-V3's pipeline; ours from templates ranked by the rater stand-in).
 """
 import dataclasses
 import hashlib
-import json
 import os
 import random
 
@@ -45,6 +44,7 @@ from r1jax.data import cold_start, source, templates
 from r1jax.data.tasks import general
 from r1jax.rewards import oracle
 from r1jax.rewards.format import format_strict_score, repetition_ratio
+from r1jax.stages.registry import save_report
 
 NAME = 'r1jax_rejection_sampled'
 KEEP = ('all', 'shortest')
@@ -192,19 +192,6 @@ def general_records(num: int, seed: int, template, tokenizer=None,
   return records, counts
 
 
-def report_path(workdir: str, stage: str) -> str:
-  return os.path.join(workdir, 'reports', f'{stage}.json')
-
-
-def read_report(workdir: str, stage: str) -> dict | None:
-  """The report a finished rejection_sampling stage wrote (None: not finished)."""
-  path = report_path(workdir, stage)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
-
-
 def run(config, workdir: str, tokenizer, mesh, rules, params, stage: str = 'rejection_sampling',
         source_stage: str = '') -> dict:
   """The stage: samples, filters, adds the general data, writes the dataset and
@@ -234,10 +221,7 @@ def run(config, workdir: str, tokenizer, mesh, rules, params, stage: str = 'reje
                                 console_keys=('eval/accuracy', 'kept'))
   writer.write(1, {**row, **{k: v for k, v in counts.items() if '/' not in k}})
   writer.close()
-  if jax.process_index() == 0:
-    os.makedirs(os.path.dirname(report_path(workdir, stage)), exist_ok=True)
-    with open(report_path(workdir, stage), 'w') as f:
-      json.dump(report, f, indent=1)
+  save_report(workdir, stage, report)
   metrics.note(f'[{stage}] Kept {counts["kept"]} ({counts["kept_reasoning"]} reasoning, '
                f'{counts["general"]} general) of {counts["sampled"]} samples; dataset {name}: '
                + ', '.join(f'{k} {v}' for k, v in counts.items() if k.startswith('dropped_')))

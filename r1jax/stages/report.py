@@ -45,7 +45,6 @@ def stage_rows(config, workdir: str) -> dict:
 
 def write_report(config, workdir: str) -> str:
   """Writes reports/pipeline.md and .json; returns the markdown table."""
-  from r1jax.stages import rejection  # pylint: disable=g-import-not-at-top
   from r1jax.stages import kinds, registry  # pylint: disable=g-import-not-at-top
   rows = stage_rows(config, workdir)
   lines = ['| stage | kind | steps | wall | ' + ' | '.join(c for _, c in COLUMNS) + ' |',
@@ -61,13 +60,13 @@ def write_report(config, workdir: str) -> str:
   out = {'stages': rows}
   for name in config.stages:
     if registry.kind_name(config, name) == 'rejection_sampling':
-      report = rejection.read_report(workdir, name)
+      report = registry.read_report(workdir, name)
       if report:
         out[name] = report['counts']
         lines.append(f'\n{name}: ' + ', '.join(f'{k} {v}' for k, v in report['counts'].items()))
     if registry.kind_name(config, name) == 'substrate_check':
       from r1jax.stages import substrate  # pylint: disable=g-import-not-at-top
-      table = substrate.read_report(workdir, name)
+      table = registry.read_report(workdir, name)
       if table:
         out[name] = table
         lines.append(f'\n{name}: ' + substrate.markdown(table))

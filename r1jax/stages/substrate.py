@@ -12,7 +12,6 @@ model opened with; WORKDIR/reports/<stage>.md and .json hold it (written last: t
 marks the stage finished). The stage writes no params: the next stage starts from the model it
 checked.
 """
-import json
 import os
 
 import jax
@@ -22,7 +21,7 @@ from r1jax import metrics, stats
 from r1jax.data import corpus, source, templates
 from r1jax.data.tasks import columns
 from r1jax.stages import curate
-from r1jax.stages.registry import Kind, register
+from r1jax.stages.registry import Kind, read_report, register, save_report
 
 MODES = ('direct', 'coarse', 'fine', 'check')
 _MARK = '\x00'
@@ -94,10 +93,6 @@ def markdown(table: dict) -> str:
   return '\n'.join(lines) + '\n'
 
 
-def report_path(workdir: str, name: str) -> str:
-  return os.path.join(workdir, 'reports', f'{name}.json')
-
-
 def _run(ctx, config, name, init_params):
   if init_params is None:
     raise ValueError(f'stage {name!r} checks a trained model: put it after the pretrain stage '
@@ -110,18 +105,9 @@ def _run(ctx, config, name, init_params):
     os.makedirs(os.path.join(ctx.workdir, 'reports'), exist_ok=True)
     with open(os.path.join(ctx.workdir, 'reports', f'{name}.md'), 'w') as f:
       f.write(text)
-    with open(report_path(ctx.workdir, name), 'w') as f:   # last: marks the stage finished
-      json.dump(table, f, indent=1)
+  save_report(ctx.workdir, name, table)   # last: marks the stage finished
   metrics.note(f'[{name}] ' + text)
   return table
-
-
-def read_report(workdir: str, name: str) -> dict | None:
-  path = report_path(workdir, name)
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
 
 
 register(Kind('substrate_check', _run, lambda c: 1, (),
